@@ -1,0 +1,448 @@
+//! The call-flow engine: a pure function from (flow, where the caller is, what they
+//! did, context) to what they hear next, what to remember, and what happens next.
+//! No I/O: the webhooks, `helpline simulate` and the tests all drive this one code.
+
+use std::collections::BTreeMap;
+
+use super::model::*;
+use super::speech::{digits_from_speech, match_speech, Heard};
+use super::template::Template;
+use crate::enquiries::{Category, Recording, Trust};
+use crate::phone::UkNumber;
+
+/// The most nodes one turn may pass through before the engine gives up (a valid flow
+/// never comes close: loops without a waiting node are rejected at load).
+const MAX_HOPS: usize = 64;
+
+/// What the engine knows about the call and the line at this moment.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Within opening hours now.
+    pub open: bool,
+    /// The caller's own number, when it is a UK number we could ring back.
+    pub caller: Option<UkNumber>,
+    /// Placeholder values: next_open, opening_hours, closed_reason, callback_working_days,
+    /// caller_last_digits, and reference / callback_by once the enquiry exists.
+    pub vars: BTreeMap<&'static str, String>,
+}
+
+/// What the caller has told us so far in this call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answers {
+    pub callback_number: Option<UkNumber>,
+    pub trust: Option<Trust>,
+    pub category: Option<Category>,
+    pub message: Option<Recording>,
+}
+
+/// One answer to remember.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    CallbackNumber(UkNumber),
+    Trust(Trust),
+    Category(Category),
+    Message(Recording),
+}
+
+impl Answers {
+    pub fn apply(&mut self, answer: &Answer) {
+        match answer {
+            Answer::CallbackNumber(n) => self.callback_number = Some(n.clone()),
+            Answer::Trust(t) => self.trust = Some(*t),
+            Answer::Category(c) => self.category = Some(*c),
+            Answer::Message(r) => self.message = Some(r.clone()),
+        }
+    }
+}
+
+/// What the caller did at a node that waited for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Nothing (the gather timed out).
+    Silence,
+    Keys(String),
+    Speech(String),
+    Recording(Recording),
+}
+
+impl Input {
+    /// How the caller answered, for statistics (never the answer itself).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Input::Silence => "none",
+            Input::Keys(_) => "dtmf",
+            Input::Speech(_) => "speech",
+            Input::Recording(_) => "recording",
+        }
+    }
+}
+
+/// What happens after the caller has heard this turn's prompts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait {
+    /// Listen for one key or a spoken choice; answers go to `node` with `attempt`.
+    Menu { node: NodeId, attempt: u32, hints: Vec<String> },
+    /// Listen for a phone number keyed (ending with #) or spoken.
+    Number { node: NodeId, attempt: u32 },
+    /// Record an optional message.
+    Record { node: NodeId, max_seconds: u32 },
+    /// Put the caller in the queue for an adviser.
+    Queue { node: NodeId, queue: String },
+    /// Store the enquiry now (before anything else is said), then continue at `then`.
+    SaveEnquiry { then: NodeId },
+    /// End the call.
+    Hangup,
+}
+
+/// One turn of the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    /// What the caller hears, in order.
+    pub says: Vec<String>,
+    /// Answers to remember for this call.
+    pub answers: Vec<Answer>,
+    pub wait: Wait,
+    /// How the input was taken, for the step record: `start`, `option-3`, `repeat`,
+    /// `no-input`, `invalid`, `gave-up`, `number-given`, `message`, `no-message`…
+    pub outcome: String,
+}
+
+/// Why a caller left the queue (Twilio's `QueueResult`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueExit {
+    /// Talked to an adviser.
+    Bridged,
+    /// Chose to leave (for a call back).
+    Left,
+    /// Hung up while waiting.
+    HungUp,
+    /// The queue was full or Twilio failed.
+    Failed,
+}
+
+impl QueueExit {
+    pub fn from_twilio(result: &str) -> Self {
+        match result {
+            "bridged" | "redirected" => QueueExit::Bridged,
+            "leave" => QueueExit::Left,
+            "hangup" => QueueExit::HungUp,
+            _ => QueueExit::Failed,
+        }
+    }
+}
+
+/// Fills a prompt's placeholders from `extra`, the context and the flow's phone numbers.
+pub fn render(flow: &Flow, template: &Template, ctx: &Context, extra: &[(&str, String)]) -> String {
+    template.render(|name| {
+        extra
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| ctx.vars.get(name).cloned())
+            .or_else(|| flow.phone_numbers.get(name).cloned())
+    })
+}
+
+/// The first turn of a new call.
+pub fn start(flow: &Flow, ctx: &Context, answers: &Answers) -> Turn {
+    walk(flow, &flow.settings.start, ctx, answers, Vec::new(), Vec::new(), "start")
+}
+
+/// Continues at `node` without input (after an enquiry is stored, or the queue is left).
+pub fn resume(flow: &Flow, node: &str, ctx: &Context, answers: &Answers) -> Turn {
+    walk(flow, node, ctx, answers, Vec::new(), Vec::new(), "resume")
+}
+
+/// The turn after the caller answered at `node` (a menu, number or record node).
+pub fn respond(flow: &Flow, node: &str, attempt: u32, input: &Input, ctx: &Context, answers: &Answers) -> Turn {
+    let Some(n) = flow.node(node) else {
+        // A stale or hand-made URL: start the menu afresh rather than fail.
+        tracing::warn!(node, "answer for an unknown node; restarting the flow");
+        return start(flow, ctx, answers);
+    };
+    match &n.kind {
+        NodeKind::Menu {
+            text,
+            reprompt,
+            retry,
+            options,
+        } => {
+            let heard = match input {
+                Input::Keys(k) => match k.trim().chars().next() {
+                    Some('*') => Heard::Repeat,
+                    Some(c) if k.trim().len() == 1 && options.iter().any(|o| o.key == c) => Heard::Key(c),
+                    _ => Heard::Unclear,
+                },
+                Input::Speech(s) => match_speech(s, options.iter().map(|o| (o.key, o.speech.as_slice()))),
+                Input::Silence | Input::Recording(_) => return fail(flow, n, retry, reprompt, attempt, true, ctx, answers),
+            };
+            match heard {
+                Heard::Repeat => Turn {
+                    says: vec![render(flow, text, ctx, &[])],
+                    answers: vec![],
+                    wait: menu_wait(n, attempt, options),
+                    outcome: "repeat".into(),
+                },
+                Heard::Key(k) => match options.iter().find(|o| o.key == k) {
+                    Some(option) => {
+                        let mut chosen = Vec::new();
+                        for set in &option.set {
+                            match set {
+                                SetAnswer::Trust(t) => chosen.push(Answer::Trust(*t)),
+                                SetAnswer::Category(c) => chosen.push(Answer::Category(*c)),
+                                SetAnswer::CallbackNumberFromCaller => {
+                                    if let Some(n) = &ctx.caller {
+                                        chosen.push(Answer::CallbackNumber(n.clone()));
+                                    }
+                                }
+                            }
+                        }
+                        walk(flow, &option.goto, ctx, answers, Vec::new(), chosen, &format!("option-{k}"))
+                    }
+                    None => fail(flow, n, retry, reprompt, attempt, false, ctx, answers),
+                },
+                Heard::Unclear => fail(flow, n, retry, reprompt, attempt, false, ctx, answers),
+            }
+        }
+        NodeKind::AskNumber { text, retry, next } => {
+            let raw = match input {
+                Input::Keys(k) if k.trim() == "*" => {
+                    return Turn {
+                        says: vec![render(flow, text, ctx, &[])],
+                        answers: vec![],
+                        wait: Wait::Number {
+                            node: n.id.clone(),
+                            attempt,
+                        },
+                        outcome: "repeat".into(),
+                    }
+                }
+                Input::Keys(k) => k.trim_end_matches('#').to_string(),
+                Input::Speech(s) => digits_from_speech(s),
+                Input::Silence | Input::Recording(_) => return fail(flow, n, retry, text, attempt, true, ctx, answers),
+            };
+            match UkNumber::parse(&raw) {
+                Some(number) => walk(
+                    flow,
+                    next,
+                    ctx,
+                    answers,
+                    Vec::new(),
+                    vec![Answer::CallbackNumber(number)],
+                    "number-given",
+                ),
+                None => fail(flow, n, retry, text, attempt, false, ctx, answers),
+            }
+        }
+        NodeKind::Record { next, .. } => {
+            let (chosen, outcome) = match input {
+                Input::Recording(r) if r.duration_seconds > 0 && !r.url.is_empty() => {
+                    (vec![Answer::Message(r.clone())], "message")
+                }
+                _ => (vec![], "no-message"),
+            };
+            walk(flow, next, ctx, answers, Vec::new(), chosen, outcome)
+        }
+        // Nodes that never take input: an answer here is a replay or a hand-made URL;
+        // carry on from the node rather than fail.
+        _ => walk(flow, node, ctx, answers, Vec::new(), Vec::new(), "unexpected-input"),
+    }
+}
+
+/// The turn after the caller left the queue at `node`.
+pub fn queue_exit(flow: &Flow, node: &str, exit: QueueExit, ctx: &Context, answers: &Answers) -> Turn {
+    let Some(NodeKind::Queue {
+        on_leave,
+        on_failure,
+        after_call,
+        ..
+    }) = flow.node(node).map(|n| &n.kind)
+    else {
+        return start(flow, ctx, answers);
+    };
+    let outcome = match exit {
+        QueueExit::Bridged => "bridged",
+        QueueExit::Left => "left-queue",
+        QueueExit::HungUp => "hung-up-in-queue",
+        QueueExit::Failed => "queue-failed",
+    };
+    match exit {
+        QueueExit::Bridged => Turn {
+            says: vec![render(flow, after_call, ctx, &[])],
+            answers: vec![],
+            wait: Wait::Hangup,
+            outcome: outcome.into(),
+        },
+        QueueExit::HungUp => Turn {
+            says: vec![],
+            answers: vec![],
+            wait: Wait::Hangup,
+            outcome: outcome.into(),
+        },
+        QueueExit::Left => walk(flow, on_leave, ctx, answers, Vec::new(), Vec::new(), outcome),
+        QueueExit::Failed => walk(flow, on_failure, ctx, answers, Vec::new(), Vec::new(), outcome),
+    }
+}
+
+/// What a waiting caller hears each time Twilio asks (position, and an estimate when
+/// there is one), and the key that leaves the queue for a call back.
+pub fn queue_waiting(
+    flow: &Flow,
+    node: &str,
+    position: Option<u32>,
+    estimate: Option<String>,
+    ctx: &Context,
+) -> Option<(Vec<String>, char)> {
+    let NodeKind::Queue {
+        wait,
+        wait_estimate,
+        leave_key,
+        ..
+    } = &flow.node(node)?.kind
+    else {
+        return None;
+    };
+    let position = position.map(|p| p.to_string()).unwrap_or_else(|| "1".into());
+    let mut says = vec![render(flow, wait, ctx, &[("queue_position", position)])];
+    if let Some(e) = estimate {
+        says.push(render(flow, wait_estimate, ctx, &[("queue_wait", e)]));
+    }
+    Some((says, *leave_key))
+}
+
+/// The apology for a failure inside the service: valid speech, essential guidance, goodbye.
+pub fn apology(flow: &Flow, ctx: &Context) -> Turn {
+    Turn {
+        says: vec![render(flow, &flow.settings.apology, ctx, &[])],
+        answers: vec![],
+        wait: Wait::Hangup,
+        outcome: "apology".into(),
+    }
+}
+
+fn menu_wait(n: &Node, attempt: u32, options: &[MenuOption]) -> Wait {
+    Wait::Menu {
+        node: n.id.clone(),
+        attempt,
+        hints: options.iter().flat_map(|o| o.speech.iter().cloned()).collect(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fail(
+    flow: &Flow,
+    n: &Node,
+    retry: &Retry,
+    reprompt: &Template,
+    attempt: u32,
+    silence: bool,
+    ctx: &Context,
+    answers: &Answers,
+) -> Turn {
+    let (prefix, outcome) = if silence {
+        (&retry.no_input, "no-input")
+    } else {
+        (&retry.invalid, "invalid")
+    };
+    let says = vec![render(flow, prefix, ctx, &[])];
+    let attempt = attempt.saturating_add(1);
+    if attempt >= flow.settings.max_attempts {
+        return walk(flow, &retry.give_up, ctx, answers, says, Vec::new(), "gave-up");
+    }
+    let mut says = says;
+    says.push(render(flow, reprompt, ctx, &[]));
+    let wait = match &n.kind {
+        NodeKind::Menu { options, .. } => menu_wait(n, attempt, options),
+        _ => Wait::Number {
+            node: n.id.clone(),
+            attempt,
+        },
+    };
+    Turn {
+        says,
+        answers: vec![],
+        wait,
+        outcome: outcome.into(),
+    }
+}
+
+/// Runs from `from` through nodes that do not wait (say, branch) to the next one that does.
+fn walk(
+    flow: &Flow,
+    from: &str,
+    ctx: &Context,
+    answers: &Answers,
+    mut says: Vec<String>,
+    chosen: Vec<Answer>,
+    outcome: &str,
+) -> Turn {
+    let mut so_far = answers.clone();
+    for a in &chosen {
+        so_far.apply(a);
+    }
+    let mut id = from.to_string();
+    for _ in 0..MAX_HOPS {
+        let Some(n) = flow.node(&id) else { break };
+        let wait = match &n.kind {
+            NodeKind::Say { text, next } => {
+                says.push(render(flow, text, ctx, &[]));
+                id = next.clone();
+                continue;
+            }
+            NodeKind::Branch { when, then, otherwise } => {
+                let yes = match when {
+                    Condition::Open => ctx.open,
+                    Condition::CallerNumberKnown => ctx.caller.is_some(),
+                };
+                id = if yes { then.clone() } else { otherwise.clone() };
+                continue;
+            }
+            NodeKind::Enquiry { next } => {
+                if so_far.callback_number.is_none() || so_far.trust.is_none() || so_far.category.is_none() {
+                    // Only a flow edited around the checks gets here; never lose the caller in silence.
+                    tracing::error!(node = %n.id, "enquiry node reached without all answers");
+                    break;
+                }
+                Wait::SaveEnquiry { then: next.clone() }
+            }
+            NodeKind::Menu { text, options, .. } => {
+                says.push(render(flow, text, ctx, &[]));
+                menu_wait(n, 0, options)
+            }
+            NodeKind::AskNumber { text, .. } => {
+                says.push(render(flow, text, ctx, &[]));
+                Wait::Number {
+                    node: n.id.clone(),
+                    attempt: 0,
+                }
+            }
+            NodeKind::Record { text, max_seconds, .. } => {
+                says.push(render(flow, text, ctx, &[]));
+                Wait::Record {
+                    node: n.id.clone(),
+                    max_seconds: *max_seconds,
+                }
+            }
+            NodeKind::Queue { text, queue, .. } => {
+                says.push(render(flow, text, ctx, &[]));
+                Wait::Queue {
+                    node: n.id.clone(),
+                    queue: queue.clone(),
+                }
+            }
+            NodeKind::Hangup { text } => {
+                says.push(render(flow, text, ctx, &[]));
+                Wait::Hangup
+            }
+        };
+        return Turn {
+            says,
+            answers: chosen,
+            wait,
+            outcome: outcome.to_string(),
+        };
+    }
+    let mut turn = apology(flow, ctx);
+    turn.answers = chosen;
+    turn
+}

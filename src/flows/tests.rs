@@ -1,0 +1,305 @@
+//! Tests of the shipped flow and of the checks that keep a broken flow from loading.
+
+use super::engine::*;
+use super::load::{builtin, load_files};
+use crate::enquiries::{Category, Recording, Trust};
+use crate::phone::UkNumber;
+
+fn ctx(open: bool, caller: Option<&str>) -> Context {
+    let mut c = Context {
+        open,
+        caller: caller.and_then(UkNumber::parse),
+        ..Default::default()
+    };
+    c.vars.insert("next_open", "on Monday the 30th of November at 9am".into());
+    c.vars.insert("opening_hours", "Monday to Friday, 9am to 4pm, except bank holidays".into());
+    c.vars.insert("closed_reason", "weekend".into());
+    c.vars.insert("callback_working_days", "2".into());
+    if let Some(n) = &c.caller {
+        c.vars.insert("caller_last_digits", n.spoken_last_digits(4));
+    }
+    c
+}
+
+fn said(turn: &Turn) -> String {
+    turn.says.join(" ")
+}
+
+fn node_of(turn: &Turn) -> (String, u32) {
+    match &turn.wait {
+        Wait::Menu { node, attempt, .. } | Wait::Number { node, attempt } => (node.clone(), *attempt),
+        other => panic!("not waiting for an answer: {other:?}"),
+    }
+}
+
+fn keys(k: &str) -> Input {
+    Input::Keys(k.into())
+}
+
+#[test]
+fn shipped_flow_is_valid() {
+    let flow = builtin().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(flow.settings.start, "welcome");
+    assert_eq!(flow.phone_numbers["action_fraud"], "0 3 0 0, 1 2 3, 2 0 4 0");
+}
+
+#[test]
+fn greeting_names_the_line_and_differs_only_by_hours() {
+    let flow = builtin().unwrap();
+    let open = start(&flow, &ctx(true, None), &Answers::default());
+    let closed = start(&flow, &ctx(false, None), &Answers::default());
+    for t in [&open, &closed] {
+        let s = said(t);
+        assert!(s.contains("Alder Hey Children's Hospital"), "{s}");
+        assert!(s.contains("Liverpool Heart and Chest Hospital"));
+        assert!(s.contains("Royal Liverpool University Hospital"));
+        assert_eq!(node_of(t), ("main_menu".into(), 0));
+    }
+    assert!(!said(&open).contains("closed"));
+    assert!(said(&closed).contains("The line is closed at the moment"));
+    assert!(said(&closed).contains("we open again on Monday the 30th of November at 9am"));
+}
+
+#[test]
+fn fraud_guidance_at_any_hour_reads_the_number_digit_by_digit() {
+    let flow = builtin().unwrap();
+    for open in [true, false] {
+        let t = respond(&flow, "main_menu", 0, &keys("3"), &ctx(open, None), &Answers::default());
+        let s = said(&t);
+        assert!(s.contains("Action Fraud"), "{s}");
+        assert!(s.contains("0 3 0 0, 1 2 3, 2 0 4 0"), "{s}");
+        assert!(s.contains("never contact you out of the blue"));
+        assert_eq!(t.outcome, "option-3");
+        assert_eq!(node_of(&t).0, "fraud_menu");
+    }
+}
+
+#[test]
+fn speech_reaches_the_same_options() {
+    let flow = builtin().unwrap();
+    let c = ctx(true, None);
+    let t = respond(&flow, "main_menu", 0, &Input::Speech("Someone phoned me saying they had my records".into()), &c, &Answers::default());
+    assert_eq!(t.outcome, "option-3");
+    let t = respond(&flow, "main_menu", 0, &Input::Speech("is my appointment still on".into()), &c, &Answers::default());
+    assert_eq!(t.outcome, "option-4");
+    let t = respond(&flow, "fraud_menu", 0, &Input::Speech("call me back please".into()), &c, &Answers::default());
+    assert_eq!(t.outcome, "option-2");
+}
+
+#[test]
+fn adviser_queues_in_hours_and_explains_when_closed() {
+    let flow = builtin().unwrap();
+    let t = respond(&flow, "main_menu", 0, &keys("0"), &ctx(true, None), &Answers::default());
+    assert_eq!(t.wait, Wait::Queue { node: "adviser_queue".into(), queue: "helpline".into() });
+    let t = respond(&flow, "main_menu", 0, &keys("0"), &ctx(false, None), &Answers::default());
+    assert!(said(&t).contains("we open again on Monday the 30th of November at 9am"), "{}", said(&t));
+    assert_eq!(node_of(&t), ("main_menu".into(), 0));
+}
+
+#[test]
+fn three_failures_give_the_essentials_and_end_politely() {
+    let flow = builtin().unwrap();
+    let c = ctx(true, None);
+    let a = Answers::default();
+    let t1 = respond(&flow, "main_menu", 0, &Input::Silence, &c, &a);
+    assert_eq!((t1.outcome.as_str(), node_of(&t1)), ("no-input", ("main_menu".into(), 1)));
+    assert!(said(&t1).contains("Press 1 for the latest update"), "re-prompt lists the choices");
+    let t2 = respond(&flow, "main_menu", 1, &keys("9"), &c, &a);
+    assert_eq!((t2.outcome.as_str(), node_of(&t2)), ("invalid", ("main_menu".into(), 2)));
+    let t3 = respond(&flow, "main_menu", 2, &Input::Speech("bananas".into()), &c, &a);
+    assert_eq!(t3.outcome, "gave-up");
+    assert_eq!(t3.wait, Wait::Hangup);
+    let s = said(&t3);
+    assert!(s.contains("0 3 0 0, 1 2 3, 2 0 4 0") && s.contains("Monday to Friday"), "{s}");
+}
+
+#[test]
+fn star_repeats_without_counting_a_failure() {
+    let flow = builtin().unwrap();
+    let t = respond(&flow, "main_menu", 1, &keys("*"), &ctx(true, None), &Answers::default());
+    assert_eq!((t.outcome.as_str(), node_of(&t)), ("repeat", ("main_menu".into(), 1)));
+}
+
+#[test]
+fn callback_request_asks_four_questions_then_saves() {
+    let flow = builtin().unwrap();
+    let c = ctx(false, Some("+447700900123"));
+    let mut answers = Answers::default();
+    let mut t = respond(&flow, "main_menu", 0, &keys("2"), &c, &answers);
+    assert!(said(&t).contains("only to return your call"));
+    assert!(said(&t).contains("ending 0 1 2 3"), "{}", said(&t));
+    for (key, node) in [("1", "confirm_number"), ("1", "choose_trust"), ("2", "choose_category")] {
+        assert_eq!(node_of(&t).0, node);
+        t = respond(&flow, node, 0, &keys(key), &c, &answers);
+        for a in &t.answers {
+            answers.apply(a);
+        }
+    }
+    assert!(matches!(t.wait, Wait::Record { max_seconds: 120, .. }));
+    let rec = Recording { url: "https://api.twilio.com/rec/RE1".into(), duration_seconds: 7 };
+    t = respond(&flow, "record_message", 0, &Input::Recording(rec.clone()), &c, &answers);
+    for a in &t.answers {
+        answers.apply(a);
+    }
+    assert_eq!(t.wait, Wait::SaveEnquiry { then: "callback_confirmed".into() });
+    assert_eq!(answers.callback_number, UkNumber::parse("07700900123"));
+    assert_eq!(answers.trust, Some(Trust::AlderHey));
+    assert_eq!(answers.category, Some(Category::ContactedByClaimant));
+    assert_eq!(answers.message, Some(rec));
+
+    let mut after = c.clone();
+    after.vars.insert("reference", "4 8 2, 9 1 5".into());
+    after.vars.insert("callback_by", "Tuesday the 1st of December".into());
+    let done = resume(&flow, "callback_confirmed", &after, &answers);
+    assert!(said(&done).contains("Your reference number is 4 8 2, 9 1 5"), "{}", said(&done));
+    assert!(said(&done).contains("by the end of Tuesday the 1st of December"));
+    assert_eq!(done.wait, Wait::Hangup);
+}
+
+#[test]
+fn a_different_number_is_validated_and_reprompted() {
+    let flow = builtin().unwrap();
+    let c = ctx(true, None);
+    let t = respond(&flow, "main_menu", 0, &keys("2"), &c, &Answers::default());
+    assert_eq!(node_of(&t).0, "enter_number", "withheld caller goes straight to keying a number");
+    let bad = respond(&flow, "enter_number", 0, &keys("0800123456#"), &c, &Answers::default());
+    assert_eq!(bad.outcome, "invalid");
+    assert!(said(&bad).contains("should start with 0 1, 0 2, 0 3 or 0 7"));
+    let good = respond(&flow, "enter_number", 1, &keys("07700900456#"), &c, &Answers::default());
+    assert_eq!(good.answers, vec![Answer::CallbackNumber(UkNumber::parse("07700900456").unwrap())]);
+    let spoken = respond(&flow, "enter_number", 0, &Input::Speech("oh seven seven double oh nine oh oh four five six".into()), &c, &Answers::default());
+    assert_eq!(spoken.outcome, "number-given");
+}
+
+#[test]
+fn no_message_is_fine() {
+    let flow = builtin().unwrap();
+    let answers = Answers {
+        callback_number: UkNumber::parse("07700900123"),
+        trust: Some(Trust::NotSure),
+        category: Some(Category::Other),
+        message: None,
+    };
+    let t = respond(&flow, "record_message", 0, &Input::Silence, &ctx(true, None), &answers);
+    assert_eq!(t.outcome, "no-message");
+    assert!(matches!(t.wait, Wait::SaveEnquiry { .. }));
+}
+
+#[test]
+fn unknown_node_restarts_instead_of_failing() {
+    let flow = builtin().unwrap();
+    let t = respond(&flow, "no_such_node", 0, &keys("1"), &ctx(true, None), &Answers::default());
+    assert_eq!(node_of(&t), ("main_menu".into(), 0));
+}
+
+// ---- validation ----------------------------------------------------------------
+
+const MINIMAL: &str = r#"
+[flow]
+start = "menu"
+give_up = "bye"
+no_input = "Sorry?"
+invalid = "Pardon?"
+apology = "Sorry, goodbye."
+[nodes.menu]
+type = "menu"
+text = "Press 1."
+[[nodes.menu.options]]
+key = "1"
+goto = "bye"
+[nodes.bye]
+type = "hangup"
+text = "Bye."
+"#;
+
+fn problems(text: &str) -> Vec<String> {
+    match load_files(&[("test.toml".into(), text.into())], "test") {
+        Ok(_) => vec![],
+        Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+#[test]
+fn minimal_flow_loads() {
+    assert_eq!(problems(MINIMAL), Vec::<String>::new());
+}
+
+#[test]
+fn missing_target_names_file_node_and_fix() {
+    let p = problems(&MINIMAL.replace("goto = \"bye\"", "goto = \"nowhere\""));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("test.toml, node `menu`: `options[0].goto` goes to `nowhere`, which does not exist"), "{}", p[0]);
+    assert!(p[0].contains("fix: add a [nodes.nowhere] table"));
+}
+
+#[test]
+fn unreachable_node_is_reported() {
+    let p = problems(&format!("{MINIMAL}\n[nodes.orphan]\ntype = \"hangup\"\ntext = \"x\"\n"));
+    assert!(p.iter().any(|p| p.contains("node `orphan`: is never reached")), "{p:?}");
+}
+
+#[test]
+fn empty_prompt_is_reported() {
+    let p = problems(&MINIMAL.replace("text = \"Press 1.\"", "text = \"  \""));
+    assert!(p.iter().any(|p| p.contains("node `menu`: `text` is empty")), "{p:?}");
+}
+
+#[test]
+fn missing_no_input_path_is_reported() {
+    let p = problems(&MINIMAL.replace("no_input = \"Sorry?\"\n", ""));
+    assert!(p.iter().any(|p| p.contains("missing field `no_input`")), "{p:?}");
+}
+
+#[test]
+fn toml_errors_say_where() {
+    let p = problems(&MINIMAL.replace("type = \"menu\"", "type = \"menuu\""));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].contains("line"), "{}", p[0]);
+    assert!(p[0].contains("menuu"), "{}", p[0]);
+    let p = problems(&MINIMAL.replace("text = \"Bye.\"", "text = \"Bye.\"\ncolour = \"red\""));
+    assert!(p[0].contains("colour"), "{}", p[0]);
+}
+
+#[test]
+fn unknown_placeholder_is_reported() {
+    let p = problems(&MINIMAL.replace("Press 1.", "Call {frauds}."));
+    assert!(p.iter().any(|p| p.contains("unknown placeholder {frauds}")), "{p:?}");
+}
+
+#[test]
+fn loop_that_never_waits_is_reported() {
+    let text = MINIMAL.replace("goto = \"bye\"", "goto = \"a\"")
+        + "[nodes.a]\ntype = \"say\"\ntext = \"a\"\nnext = \"b\"\n[nodes.b]\ntype = \"say\"\ntext = \"b\"\nnext = \"a\"\n";
+    let p = problems(&text);
+    assert!(p.iter().any(|p| p.contains("loop that never waits")), "{p:?}");
+}
+
+#[test]
+fn enquiry_without_a_number_is_reported() {
+    let text = MINIMAL.replace("goto = \"bye\"", "goto = \"save\"\nset = { trust = \"alder-hey\", category = \"other\" }")
+        + "[nodes.save]\ntype = \"enquiry\"\nnext = \"done\"\n[nodes.done]\ntype = \"hangup\"\ntext = \"Ref {reference}\"\n";
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("node `save`: can be reached without asking the callback number"), "{}", p[0]);
+}
+
+#[test]
+fn reference_before_enquiry_is_reported() {
+    let p = problems(&MINIMAL.replace("text = \"Bye.\"", "text = \"Your reference is {reference}.\""));
+    assert!(p.iter().any(|p| p.contains("node `bye`: says {reference}")), "{p:?}");
+}
+
+#[test]
+fn reserved_and_duplicate_keys_are_reported() {
+    let text = MINIMAL.replace("key = \"1\"", "key = \"*\"");
+    assert!(problems(&text).iter().any(|p| p.contains("`*`, which always repeats")));
+    let text = MINIMAL.replace("[nodes.bye]", "[[nodes.menu.options]]\nkey = \"1\"\ngoto = \"bye\"\n[nodes.bye]");
+    assert!(problems(&text).iter().any(|p| p.contains("key 1 is used by two options")));
+}
+
+#[test]
+fn bad_answer_values_are_reported() {
+    let text = MINIMAL.replace("goto = \"bye\"", "goto = \"bye\"\nset = { trust = \"alderhey\" }");
+    let p = problems(&text);
+    assert!(p.iter().any(|p| p.contains("`alderhey` is not a valid")), "{p:?}");
+}
