@@ -1,6 +1,20 @@
 //! helpline: the backend of the cyber-incident enquiry line 0151 706 3602.
+//!
+//! A caller's webhook goes: `twilio::extract` (signature, size, form) →
+//! `calls::webhooks` → `calls::Calls` (hours + `flows::engine` + `store`) →
+//! `calls::twiml` → `twilio::twiml` (XML). See docs/architecture.md.
 
+pub mod app;
+pub mod calls;
+pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod enquiries;
 pub mod flows;
+pub mod hours;
+pub mod http;
+pub mod logging;
 pub mod phone;
+pub mod simulate;
+pub mod store;
+pub mod twilio;

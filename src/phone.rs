@@ -25,7 +25,10 @@ impl UkNumber {
         let digits: String = body.chars().filter(char::is_ascii_digit).collect();
         let national = if let Some(rest) = digits.strip_prefix("0044") {
             rest.to_string()
-        } else if let Some(rest) = digits.strip_prefix("44").filter(|_| has_plus || digits.len() == 12) {
+        } else if let Some(rest) = digits
+            .strip_prefix("44")
+            .filter(|_| has_plus || digits.len() == 12)
+        {
             rest.to_string()
         } else if has_plus {
             return None;
@@ -93,7 +96,14 @@ pub fn spaced(digits: &str) -> String {
 pub fn spoken_phone_number(written: &str) -> String {
     written
         .split_whitespace()
-        .map(|group| spaced(&group.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>()))
+        .map(|group| {
+            spaced(
+                &group
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect::<String>(),
+            )
+        })
         .filter(|g| !g.is_empty())
         .collect::<Vec<_>>()
         .join(", ")
@@ -117,16 +127,33 @@ mod tests {
             ("020 7946 0000", "+442079460000"),
             ("01697 73456", "+44169773456"),
         ] {
-            assert_eq!(UkNumber::parse(raw).map(|n| n.e164().to_string()), Some(e164.to_string()), "{raw}");
+            assert_eq!(
+                UkNumber::parse(raw).map(|n| n.e164().to_string()),
+                Some(e164.to_string()),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn rejects_everything_else() {
         for raw in [
-            "", "anonymous", "unknown", "+12349013030", "0800 123 4567", "09012345678", "999", "112",
-            "0770090012", "077009001234", "+4407700900123", "0044", "07700a900123", "+44 20 7946 000",
-            "05512345678", "1234567890",
+            "",
+            "anonymous",
+            "unknown",
+            "+12349013030",
+            "0800 123 4567",
+            "09012345678",
+            "999",
+            "112",
+            "0770090012",
+            "077009001234",
+            "+4407700900123",
+            "0044",
+            "07700a900123",
+            "+44 20 7946 000",
+            "05512345678",
+            "1234567890",
         ] {
             assert_eq!(UkNumber::parse(raw), None, "{raw}");
         }
@@ -139,7 +166,13 @@ mod tests {
         assert_eq!(n.national(), "07700900123");
         assert_eq!(n.masked(), "•••••••••23");
         assert!(!format!("{n:?}").contains("900123"));
-        assert_eq!(spoken_phone_number("0300 123 2040"), "0 3 0 0, 1 2 3, 2 0 4 0");
-        assert_eq!(spoken_phone_number("0151 706 3602"), "0 1 5 1, 7 0 6, 3 6 0 2");
+        assert_eq!(
+            spoken_phone_number("0300 123 2040"),
+            "0 3 0 0, 1 2 3, 2 0 4 0"
+        );
+        assert_eq!(
+            spoken_phone_number("0151 706 3602"),
+            "0 1 5 1, 7 0 6, 3 6 0 2"
+        );
     }
 }

@@ -173,7 +173,11 @@ mod tests {
             assert_eq!(c.as_str().parse::<Category>(), Ok(*c));
         }
         let err = "alderhey".parse::<Trust>().unwrap_err();
-        assert!(err.to_string().contains("alder-hey, liverpool-heart-and-chest"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("alder-hey, liverpool-heart-and-chest"),
+            "{err}"
+        );
     }
 
     #[test]

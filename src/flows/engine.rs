@@ -81,7 +81,11 @@ impl Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wait {
     /// Listen for one key or a spoken choice; answers go to `node` with `attempt`.
-    Menu { node: NodeId, attempt: u32, hints: Vec<String> },
+    Menu {
+        node: NodeId,
+        attempt: u32,
+        hints: Vec<String>,
+    },
     /// Listen for a phone number keyed (ending with #) or spoken.
     Number { node: NodeId, attempt: u32 },
     /// Record an optional message.
@@ -145,7 +149,15 @@ pub fn render(flow: &Flow, template: &Template, ctx: &Context, extra: &[(&str, S
 
 /// The first turn of a new call.
 pub fn start(flow: &Flow, ctx: &Context, answers: &Answers) -> Turn {
-    walk(flow, &flow.settings.start, ctx, answers, Vec::new(), Vec::new(), "start")
+    walk(
+        flow,
+        &flow.settings.start,
+        ctx,
+        answers,
+        Vec::new(),
+        Vec::new(),
+        "start",
+    )
 }
 
 /// Continues at `node` without input (after an enquiry is stored, or the queue is left).
@@ -154,7 +166,14 @@ pub fn resume(flow: &Flow, node: &str, ctx: &Context, answers: &Answers) -> Turn
 }
 
 /// The turn after the caller answered at `node` (a menu, number or record node).
-pub fn respond(flow: &Flow, node: &str, attempt: u32, input: &Input, ctx: &Context, answers: &Answers) -> Turn {
+pub fn respond(
+    flow: &Flow,
+    node: &str,
+    attempt: u32,
+    input: &Input,
+    ctx: &Context,
+    answers: &Answers,
+) -> Turn {
     let Some(n) = flow.node(node) else {
         // A stale or hand-made URL: start the menu afresh rather than fail.
         tracing::warn!(node, "answer for an unknown node; restarting the flow");
@@ -170,11 +189,17 @@ pub fn respond(flow: &Flow, node: &str, attempt: u32, input: &Input, ctx: &Conte
             let heard = match input {
                 Input::Keys(k) => match k.trim().chars().next() {
                     Some('*') => Heard::Repeat,
-                    Some(c) if k.trim().len() == 1 && options.iter().any(|o| o.key == c) => Heard::Key(c),
+                    Some(c) if k.trim().len() == 1 && options.iter().any(|o| o.key == c) => {
+                        Heard::Key(c)
+                    }
                     _ => Heard::Unclear,
                 },
-                Input::Speech(s) => match_speech(s, options.iter().map(|o| (o.key, o.speech.as_slice()))),
-                Input::Silence | Input::Recording(_) => return fail(flow, n, retry, reprompt, attempt, true, ctx, answers),
+                Input::Speech(s) => {
+                    match_speech(s, options.iter().map(|o| (o.key, o.speech.as_slice())))
+                }
+                Input::Silence | Input::Recording(_) => {
+                    return fail(flow, n, retry, reprompt, attempt, true, ctx, answers)
+                }
             };
             match heard {
                 Heard::Repeat => Turn {
@@ -197,7 +222,15 @@ pub fn respond(flow: &Flow, node: &str, attempt: u32, input: &Input, ctx: &Conte
                                 }
                             }
                         }
-                        walk(flow, &option.goto, ctx, answers, Vec::new(), chosen, &format!("option-{k}"))
+                        walk(
+                            flow,
+                            &option.goto,
+                            ctx,
+                            answers,
+                            Vec::new(),
+                            chosen,
+                            &format!("option-{k}"),
+                        )
                     }
                     None => fail(flow, n, retry, reprompt, attempt, false, ctx, answers),
                 },
@@ -219,7 +252,9 @@ pub fn respond(flow: &Flow, node: &str, attempt: u32, input: &Input, ctx: &Conte
                 }
                 Input::Keys(k) => k.trim_end_matches('#').to_string(),
                 Input::Speech(s) => digits_from_speech(s),
-                Input::Silence | Input::Recording(_) => return fail(flow, n, retry, text, attempt, true, ctx, answers),
+                Input::Silence | Input::Recording(_) => {
+                    return fail(flow, n, retry, text, attempt, true, ctx, answers)
+                }
             };
             match UkNumber::parse(&raw) {
                 Some(number) => walk(
@@ -245,12 +280,26 @@ pub fn respond(flow: &Flow, node: &str, attempt: u32, input: &Input, ctx: &Conte
         }
         // Nodes that never take input: an answer here is a replay or a hand-made URL;
         // carry on from the node rather than fail.
-        _ => walk(flow, node, ctx, answers, Vec::new(), Vec::new(), "unexpected-input"),
+        _ => walk(
+            flow,
+            node,
+            ctx,
+            answers,
+            Vec::new(),
+            Vec::new(),
+            "unexpected-input",
+        ),
     }
 }
 
 /// The turn after the caller left the queue at `node`.
-pub fn queue_exit(flow: &Flow, node: &str, exit: QueueExit, ctx: &Context, answers: &Answers) -> Turn {
+pub fn queue_exit(
+    flow: &Flow,
+    node: &str,
+    exit: QueueExit,
+    ctx: &Context,
+    answers: &Answers,
+) -> Turn {
     let Some(NodeKind::Queue {
         on_leave,
         on_failure,
@@ -279,8 +328,24 @@ pub fn queue_exit(flow: &Flow, node: &str, exit: QueueExit, ctx: &Context, answe
             wait: Wait::Hangup,
             outcome: outcome.into(),
         },
-        QueueExit::Left => walk(flow, on_leave, ctx, answers, Vec::new(), Vec::new(), outcome),
-        QueueExit::Failed => walk(flow, on_failure, ctx, answers, Vec::new(), Vec::new(), outcome),
+        QueueExit::Left => walk(
+            flow,
+            on_leave,
+            ctx,
+            answers,
+            Vec::new(),
+            Vec::new(),
+            outcome,
+        ),
+        QueueExit::Failed => walk(
+            flow,
+            on_failure,
+            ctx,
+            answers,
+            Vec::new(),
+            Vec::new(),
+            outcome,
+        ),
     }
 }
 
@@ -302,7 +367,9 @@ pub fn queue_waiting(
     else {
         return None;
     };
-    let position = position.map(|p| p.to_string()).unwrap_or_else(|| "1".into());
+    let position = position
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "1".into());
     let mut says = vec![render(flow, wait, ctx, &[("queue_position", position)])];
     if let Some(e) = estimate {
         says.push(render(flow, wait_estimate, ctx, &[("queue_wait", e)]));
@@ -324,7 +391,10 @@ fn menu_wait(n: &Node, attempt: u32, options: &[MenuOption]) -> Wait {
     Wait::Menu {
         node: n.id.clone(),
         attempt,
-        hints: options.iter().flat_map(|o| o.speech.iter().cloned()).collect(),
+        hints: options
+            .iter()
+            .flat_map(|o| o.speech.iter().cloned())
+            .collect(),
     }
 }
 
@@ -347,7 +417,15 @@ fn fail(
     let says = vec![render(flow, prefix, ctx, &[])];
     let attempt = attempt.saturating_add(1);
     if attempt >= flow.settings.max_attempts {
-        return walk(flow, &retry.give_up, ctx, answers, says, Vec::new(), "gave-up");
+        return walk(
+            flow,
+            &retry.give_up,
+            ctx,
+            answers,
+            says,
+            Vec::new(),
+            "gave-up",
+        );
     }
     let mut says = says;
     says.push(render(flow, reprompt, ctx, &[]));
@@ -389,7 +467,11 @@ fn walk(
                 id = next.clone();
                 continue;
             }
-            NodeKind::Branch { when, then, otherwise } => {
+            NodeKind::Branch {
+                when,
+                then,
+                otherwise,
+            } => {
                 let yes = match when {
                     Condition::Open => ctx.open,
                     Condition::CallerNumberKnown => ctx.caller.is_some(),
@@ -398,7 +480,10 @@ fn walk(
                 continue;
             }
             NodeKind::Enquiry { next } => {
-                if so_far.callback_number.is_none() || so_far.trust.is_none() || so_far.category.is_none() {
+                if so_far.callback_number.is_none()
+                    || so_far.trust.is_none()
+                    || so_far.category.is_none()
+                {
                     // Only a flow edited around the checks gets here; never lose the caller in silence.
                     tracing::error!(node = %n.id, "enquiry node reached without all answers");
                     break;
@@ -416,7 +501,9 @@ fn walk(
                     attempt: 0,
                 }
             }
-            NodeKind::Record { text, max_seconds, .. } => {
+            NodeKind::Record {
+                text, max_seconds, ..
+            } => {
                 says.push(render(flow, text, ctx, &[]));
                 Wait::Record {
                     node: n.id.clone(),

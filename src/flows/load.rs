@@ -57,7 +57,12 @@ pub struct FlowError {
 
 impl fmt::Display for FlowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "the call flow is invalid ({} problem{}):", self.problems.len(), plural(self.problems.len()))?;
+        writeln!(
+            f,
+            "the call flow is invalid ({} problem{}):",
+            self.problems.len(),
+            plural(self.problems.len())
+        )?;
         for p in &self.problems {
             writeln!(f, "  - {p}")?;
         }
@@ -117,7 +122,10 @@ pub fn load_dir(dir: &Path) -> Result<Flow, FlowError> {
 
 /// The flow built into the binary.
 pub fn builtin() -> Result<Flow, FlowError> {
-    load_files(&[(BUILTIN_NAME.to_string(), BUILTIN.to_string())], "built-in")
+    load_files(
+        &[(BUILTIN_NAME.to_string(), BUILTIN.to_string())],
+        "built-in",
+    )
 }
 
 /// Loads a flow from `(file name, TOML text)` pairs.
@@ -134,8 +142,13 @@ pub fn load_files(files: &[(String, String)], source: &str) -> Result<Flow, Flow
                 problems.push(Problem {
                     file: file.clone(),
                     node: None,
-                    message: format!("is not a valid call-flow file: {}", e.to_string().trim_end()),
-                    fix: "correct the TOML at the place shown (the format is in docs/call-flows.md)".into(),
+                    message: format!(
+                        "is not a valid call-flow file: {}",
+                        e.to_string().trim_end()
+                    ),
+                    fix:
+                        "correct the TOML at the place shown (the format is in docs/call-flows.md)"
+                            .into(),
                 });
                 continue;
             }
@@ -196,7 +209,9 @@ pub fn load_files(files: &[(String, String)], source: &str) -> Result<Flow, Flow
             }
         }
     }
-    if let (Some(settings), true) = (settings, v.problems.is_empty()) {
+    // The graph checks run even when some nodes have problems: a misspelt target also
+    // orphans the node it meant, and saying so at once saves a second round.
+    if let Some(settings) = settings {
         let flow = Flow {
             settings,
             nodes,
@@ -208,7 +223,9 @@ pub fn load_files(files: &[(String, String)], source: &str) -> Result<Flow, Flow
             return Ok(flow);
         }
     }
-    Err(FlowError { problems: v.problems })
+    Err(FlowError {
+        problems: v.problems,
+    })
 }
 
 struct Validator {
@@ -224,7 +241,13 @@ fn valid_name(s: &str) -> bool {
 }
 
 impl Validator {
-    fn problem(&mut self, file: &str, node: Option<&str>, message: impl Into<String>, fix: impl Into<String>) {
+    fn problem(
+        &mut self,
+        file: &str,
+        node: Option<&str>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         self.problems.push(Problem {
             file: file.to_string(),
             node: node.map(str::to_string),
@@ -235,12 +258,22 @@ impl Validator {
 
     fn template(&mut self, file: &str, node: Option<&str>, field: &str, text: &str) -> Template {
         if text.trim().is_empty() {
-            self.problem(file, node, format!("`{field}` is empty"), "write what the caller should hear");
+            self.problem(
+                file,
+                node,
+                format!("`{field}` is empty"),
+                "write what the caller should hear",
+            );
         }
         match Template::parse(text) {
             Ok(t) => t,
             Err(e) => {
-                self.problem(file, node, format!("`{field}` {e}"), "write placeholders as {name}, e.g. {next_open}");
+                self.problem(
+                    file,
+                    node,
+                    format!("`{field}` {e}"),
+                    "write placeholders as {name}, e.g. {next_open}",
+                );
                 Template::empty()
             }
         }
@@ -258,10 +291,16 @@ impl Validator {
         target.to_string()
     }
 
-    fn phone_numbers(&mut self, numbers: &BTreeMap<String, (String, String)>) -> BTreeMap<String, String> {
+    fn phone_numbers(
+        &mut self,
+        numbers: &BTreeMap<String, (String, String)>,
+    ) -> BTreeMap<String, String> {
         let mut spoken = BTreeMap::new();
         for (name, (file, number)) in numbers {
-            if !valid_name(name) || CONTEXT_VARS.contains(&name.as_str()) || ENQUIRY_VARS.contains(&name.as_str()) {
+            if !valid_name(name)
+                || CONTEXT_VARS.contains(&name.as_str())
+                || ENQUIRY_VARS.contains(&name.as_str())
+            {
                 self.problem(
                     file,
                     None,
@@ -286,10 +325,20 @@ impl Validator {
         let start = self.target(file, None, "[flow] start", &s.start);
         let give_up = self.target(file, None, "[flow] give_up", &s.give_up);
         if !(1..=10).contains(&s.max_attempts) {
-            self.problem(file, None, "[flow] max_attempts must be from 1 to 10", "the usual value is 3");
+            self.problem(
+                file,
+                None,
+                "[flow] max_attempts must be from 1 to 10",
+                "the usual value is 3",
+            );
         }
         if !(1..=20).contains(&s.callback_working_days) {
-            self.problem(file, None, "[flow] callback_working_days must be from 1 to 20", "e.g. 2");
+            self.problem(
+                file,
+                None,
+                "[flow] callback_working_days must be from 1 to 20",
+                "e.g. 2",
+            );
         }
         Some(Settings {
             start,
@@ -331,18 +380,34 @@ impl Validator {
         let mut chars = key.chars();
         match (chars.next(), chars.next()) {
             (Some('*'), None) => {
-                self.problem(file, Some(id), format!("`{field}` uses `*`, which always repeats the menu"), "choose a digit 0-9");
+                self.problem(
+                    file,
+                    Some(id),
+                    format!("`{field}` uses `*`, which always repeats the menu"),
+                    "choose a digit 0-9",
+                );
                 '*'
             }
             (Some(c @ '0'..='9'), None) => c,
             _ => {
-                self.problem(file, Some(id), format!("`{field}` = \"{key}\" is not a single key 0-9"), "use one digit, e.g. \"1\"");
+                self.problem(
+                    file,
+                    Some(id),
+                    format!("`{field}` = \"{key}\" is not a single key 0-9"),
+                    "use one digit, e.g. \"1\"",
+                );
                 '?'
             }
         }
     }
 
-    fn node(&mut self, file: &str, id: &str, spec: NodeSpec, settings: &Settings) -> Option<NodeKind> {
+    fn node(
+        &mut self,
+        file: &str,
+        id: &str,
+        spec: NodeSpec,
+        settings: &Settings,
+    ) -> Option<NodeKind> {
         if !valid_name(id) {
             self.problem(
                 file,
@@ -375,7 +440,12 @@ impl Validator {
                 };
                 let retry = self.retry(file, id, settings, no_input, invalid, give_up);
                 if options.is_empty() {
-                    self.problem(file, node, "menu has no options", "add at least one [[nodes.ID.options]]");
+                    self.problem(
+                        file,
+                        node,
+                        "menu has no options",
+                        "add at least one [[nodes.ID.options]]",
+                    );
                 }
                 let mut keys = BTreeSet::new();
                 let mut phrases: HashMap<String, char> = HashMap::new();
@@ -384,14 +454,24 @@ impl Validator {
                     let field = format!("options[{i}].key");
                     let key = self.key(file, id, &field, &o.key);
                     if !keys.insert(key) {
-                        self.problem(file, node, format!("key {key} is used by two options"), "give each option its own key");
+                        self.problem(
+                            file,
+                            node,
+                            format!("key {key} is used by two options"),
+                            "give each option its own key",
+                        );
                     }
                     let goto = self.target(file, node, &format!("options[{i}].goto"), &o.goto);
                     let mut speech = Vec::new();
                     for phrase in &o.speech {
                         let n = normalise(phrase);
                         if n.is_empty() {
-                            self.problem(file, node, format!("option {key} has an empty speech phrase"), "remove it or write words");
+                            self.problem(
+                                file,
+                                node,
+                                format!("option {key} has an empty speech phrase"),
+                                "remove it or write words",
+                            );
                             continue;
                         }
                         if let Some(other) = phrases.insert(n.clone(), key) {
@@ -407,7 +487,12 @@ impl Validator {
                         speech.push(n);
                     }
                     let set = self.sets(file, id, key, &o.set);
-                    parsed.push(MenuOption { key, goto, speech, set });
+                    parsed.push(MenuOption {
+                        key,
+                        goto,
+                        speech,
+                        set,
+                    });
                 }
                 NodeKind::Menu {
                     text,
@@ -416,7 +501,11 @@ impl Validator {
                     options: parsed,
                 }
             }
-            NodeSpec::Branch { when, then, otherwise } => NodeKind::Branch {
+            NodeSpec::Branch {
+                when,
+                then,
+                otherwise,
+            } => NodeKind::Branch {
                 when,
                 then: self.target(file, node, "then", &then),
                 otherwise: self.target(file, node, "else", &otherwise),
@@ -432,9 +521,18 @@ impl Validator {
                 retry: self.retry(file, id, settings, no_input, invalid, give_up),
                 next: self.target(file, node, "next", &next),
             },
-            NodeSpec::Record { text, max_seconds, next } => {
+            NodeSpec::Record {
+                text,
+                max_seconds,
+                next,
+            } => {
                 if !(1..=120).contains(&max_seconds) {
-                    self.problem(file, node, "max_seconds must be from 1 to 120", "messages are at most 2 minutes");
+                    self.problem(
+                        file,
+                        node,
+                        "max_seconds must be from 1 to 120",
+                        "messages are at most 2 minutes",
+                    );
                 }
                 NodeKind::Record {
                     text: self.template(file, node, "text", &text),
@@ -457,14 +555,26 @@ impl Validator {
             } => {
                 if queue.is_empty()
                     || queue.len() > 64
-                    || !queue.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    || !queue
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 {
-                    self.problem(file, node, format!("queue name \"{queue}\" is not usable"), "use 1-64 letters, digits, - or _");
+                    self.problem(
+                        file,
+                        node,
+                        format!("queue name \"{queue}\" is not usable"),
+                        "use 1-64 letters, digits, - or _",
+                    );
                 }
                 let wait = self.template(file, node, "wait", &wait);
                 let wait_estimate = self.template(file, node, "wait_estimate", &wait_estimate);
                 if !wait_estimate.uses("queue_wait") {
-                    self.problem(file, node, "`wait_estimate` does not say {queue_wait}", "include {queue_wait} where the estimate is spoken");
+                    self.problem(
+                        file,
+                        node,
+                        "`wait_estimate` does not say {queue_wait}",
+                        "include {queue_wait} where the estimate is spoken",
+                    );
                 }
                 NodeKind::Queue {
                     text: self.template(file, node, "text", &text),
@@ -480,7 +590,13 @@ impl Validator {
         })
     }
 
-    fn sets(&mut self, file: &str, id: &str, key: char, set: &BTreeMap<String, String>) -> Vec<SetAnswer> {
+    fn sets(
+        &mut self,
+        file: &str,
+        id: &str,
+        key: char,
+        set: &BTreeMap<String, String>,
+    ) -> Vec<SetAnswer> {
         let mut out = Vec::new();
         for (name, value) in set {
             let parsed = match name.as_str() {
@@ -492,7 +608,12 @@ impl Validator {
             };
             match parsed {
                 Ok(a) => out.push(a),
-                Err(e) => self.problem(file, Some(id), format!("option {key}: {e}"), "correct the option's `set` table"),
+                Err(e) => self.problem(
+                    file,
+                    Some(id),
+                    format!("option {key}: {e}"),
+                    "correct the option's `set` table",
+                ),
             }
         }
         out
@@ -564,7 +685,12 @@ impl Validator {
         for (field, t) in settings_prompts {
             for v in t.vars() {
                 if !known.contains(v) || ENQUIRY_VARS.contains(&v) {
-                    self.problem(settings_file, None, format!("`{field}` uses an unknown placeholder {{{v}}}"), placeholder_fix(&known));
+                    self.problem(
+                        settings_file,
+                        None,
+                        format!("`{field}` uses an unknown placeholder {{{v}}}"),
+                        placeholder_fix(&known),
+                    );
                 }
             }
         }
@@ -585,7 +711,12 @@ impl Validator {
                         _ => false,
                     };
                     if !queue_var && !known.contains(v) {
-                        self.problem(&n.file, Some(&n.id), format!("`{field}` uses an unknown placeholder {{{v}}}"), placeholder_fix(&known));
+                        self.problem(
+                            &n.file,
+                            Some(&n.id),
+                            format!("`{field}` uses an unknown placeholder {{{v}}}"),
+                            placeholder_fix(&known),
+                        );
                     }
                 }
             }
@@ -651,7 +782,9 @@ impl Validator {
             }
         }
         for n in flow.nodes.values() {
-            let Some(&have) = facts.get(n.id.as_str()) else { continue };
+            let Some(&have) = facts.get(n.id.as_str()) else {
+                continue;
+            };
             if matches!(n.kind, NodeKind::Enquiry { .. }) {
                 for (bit, what, how) in [
                     (NUMBER, "the callback number", "an ask_number node or an option with set = { callback_number = \"caller\" }"),
@@ -688,7 +821,10 @@ impl Validator {
 fn placeholder_fix(known: &BTreeSet<&str>) -> String {
     format!(
         "use one of {} (or add the name under [phone_numbers])",
-        known.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(", ")
+        known
+            .iter()
+            .map(|k| format!("{{{k}}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
-

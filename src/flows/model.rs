@@ -235,9 +235,13 @@ impl NodeKind {
                 t.push(("give_up", &retry.give_up));
                 t
             }
-            NodeKind::Branch { then, otherwise, .. } => vec![("then", then), ("else", otherwise)],
+            NodeKind::Branch {
+                then, otherwise, ..
+            } => vec![("then", then), ("else", otherwise)],
             NodeKind::Queue {
-                on_leave, on_failure, ..
+                on_leave,
+                on_failure,
+                ..
             } => vec![("on_leave", on_leave), ("on_failure", on_failure)],
         }
     }
@@ -257,11 +261,16 @@ impl NodeKind {
     /// Every prompt of the node with the field it came from.
     pub fn prompts(&self) -> Vec<(&'static str, &Template)> {
         match self {
-            NodeKind::Say { text, .. } | NodeKind::Hangup { text } | NodeKind::Record { text, .. } => {
+            NodeKind::Say { text, .. }
+            | NodeKind::Hangup { text }
+            | NodeKind::Record { text, .. } => {
                 vec![("text", text)]
             }
             NodeKind::Menu {
-                text, reprompt, retry, ..
+                text,
+                reprompt,
+                retry,
+                ..
             } => vec![
                 ("text", text),
                 ("reprompt", reprompt),
@@ -269,7 +278,11 @@ impl NodeKind {
                 ("invalid", &retry.invalid),
             ],
             NodeKind::AskNumber { text, retry, .. } => {
-                vec![("text", text), ("no_input", &retry.no_input), ("invalid", &retry.invalid)]
+                vec![
+                    ("text", text),
+                    ("no_input", &retry.no_input),
+                    ("invalid", &retry.invalid),
+                ]
             }
             NodeKind::Queue {
                 text,
@@ -314,6 +327,8 @@ impl Flow {
 
     /// The queue node (if any): its Twilio queue name and id.
     pub fn queue_nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.values().filter(|n| matches!(n.kind, NodeKind::Queue { .. }))
+        self.nodes
+            .values()
+            .filter(|n| matches!(n.kind, NodeKind::Queue { .. }))
     }
 }

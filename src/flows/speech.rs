@@ -35,7 +35,14 @@ const KEY_WORDS: [(char, &[&str]); 10] = [
 ];
 
 /// Words that ask for the menu again.
-const REPEAT: &[&str] = &["repeat", "say that again", "again", "star", "pardon", "what were the options"];
+const REPEAT: &[&str] = &[
+    "repeat",
+    "say that again",
+    "again",
+    "star",
+    "pardon",
+    "what were the options",
+];
 
 /// What a spoken answer asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +62,12 @@ fn contains_phrase(haystack: &str, phrase: &str) -> bool {
 fn spoken_key(words: &str) -> Option<char> {
     let trimmed = words
         .split(' ')
-        .filter(|w| !matches!(*w, "option" | "press" | "number" | "please" | "i" | "want" | "pressing" | "the"))
+        .filter(|w| {
+            !matches!(
+                *w,
+                "option" | "press" | "number" | "please" | "i" | "want" | "pressing" | "the"
+            )
+        })
         .collect::<Vec<_>>();
     if trimmed.len() != 1 {
         return None;
@@ -74,7 +86,10 @@ fn spoken_key(words: &str) -> Option<char> {
 }
 
 /// Chooses among `options` (key, normalised phrases) for a spoken answer.
-pub fn match_speech<'a>(speech: &str, options: impl IntoIterator<Item = (char, &'a [String])>) -> Heard {
+pub fn match_speech<'a>(
+    speech: &str,
+    options: impl IntoIterator<Item = (char, &'a [String])>,
+) -> Heard {
     let words = normalise(speech);
     if words.is_empty() {
         return Heard::Unclear;
@@ -88,7 +103,10 @@ pub fn match_speech<'a>(speech: &str, options: impl IntoIterator<Item = (char, &
     let mut best: Option<(char, usize)> = None;
     let mut tie = false;
     for (key, phrases) in &options {
-        let score = phrases.iter().filter(|p| contains_phrase(&words, p)).count();
+        let score = phrases
+            .iter()
+            .filter(|p| contains_phrase(&words, p))
+            .count();
         if score == 0 {
             continue;
         }
@@ -154,11 +172,41 @@ mod tests {
     fn opts() -> Vec<(char, Vec<String>)> {
         let p = |v: &[&str]| v.iter().map(|s| normalise(s)).collect::<Vec<_>>();
         vec![
-            ('1', p(&["latest update", "update", "news", "what happened"])),
-            ('2', p(&["call back", "callback", "worried", "my information", "affected"])),
-            ('3', p(&["someone phoned", "phoned me", "contacted me", "claiming", "scam", "fraud", "suspicious", "had my"])),
-            ('4', p(&["appointment", "appointments", "hospital services"])),
-            ('0', p(&["adviser", "advisor", "speak to someone", "a person"])),
+            (
+                '1',
+                p(&["latest update", "update", "news", "what happened"]),
+            ),
+            (
+                '2',
+                p(&[
+                    "call back",
+                    "callback",
+                    "worried",
+                    "my information",
+                    "affected",
+                ]),
+            ),
+            (
+                '3',
+                p(&[
+                    "someone phoned",
+                    "phoned me",
+                    "contacted me",
+                    "claiming",
+                    "scam",
+                    "fraud",
+                    "suspicious",
+                    "had my",
+                ]),
+            ),
+            (
+                '4',
+                p(&["appointment", "appointments", "hospital services"]),
+            ),
+            (
+                '0',
+                p(&["adviser", "advisor", "speak to someone", "a person"]),
+            ),
         ]
     }
 
@@ -169,10 +217,19 @@ mod tests {
 
     #[test]
     fn understands_callers() {
-        assert_eq!(heard("Someone phoned me saying they had my records."), Heard::Key('3'));
+        assert_eq!(
+            heard("Someone phoned me saying they had my records."),
+            Heard::Key('3')
+        );
         assert_eq!(heard("I got a suspicious text"), Heard::Key('3'));
-        assert_eq!(heard("I'm worried my information was affected"), Heard::Key('2'));
-        assert_eq!(heard("Is my appointment still going ahead?"), Heard::Key('4'));
+        assert_eq!(
+            heard("I'm worried my information was affected"),
+            Heard::Key('2')
+        );
+        assert_eq!(
+            heard("Is my appointment still going ahead?"),
+            Heard::Key('4')
+        );
         assert_eq!(heard("Can I speak to someone"), Heard::Key('0'));
         assert_eq!(heard("what's the latest update"), Heard::Key('1'));
         assert_eq!(heard("three"), Heard::Key('3'));
@@ -192,8 +249,14 @@ mod tests {
     #[test]
     fn digits_from_spoken_numbers() {
         assert_eq!(digits_from_speech("07700 900123"), "07700900123");
-        assert_eq!(digits_from_speech("oh seven seven double oh nine oh oh one two three"), "07700900123");
-        assert_eq!(digits_from_speech("zero one five one, seven oh six, three six oh two"), "01517063602");
+        assert_eq!(
+            digits_from_speech("oh seven seven double oh nine oh oh one two three"),
+            "07700900123"
+        );
+        assert_eq!(
+            digits_from_speech("zero one five one, seven oh six, three six oh two"),
+            "01517063602"
+        );
         assert_eq!(digits_from_speech("plus 44 7700 900123"), "+447700900123");
     }
 }

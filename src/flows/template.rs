@@ -38,7 +38,11 @@ impl Template {
                 .find('}')
                 .ok_or_else(|| "has a `{` that is never closed with `}`".to_string())?;
             let name = &after[..close];
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
                 return Err(format!(
                     "has a placeholder `{{{name}}}`: placeholder names are lower-case letters, digits and underscores"
                 ));
@@ -95,16 +99,25 @@ mod tests {
     #[test]
     fn renders_placeholders() {
         let t = Template::parse("We open again {next_open}. Call {action_fraud}.").unwrap();
-        assert_eq!(t.vars().into_iter().collect::<Vec<_>>(), vec!["action_fraud", "next_open"]);
+        assert_eq!(
+            t.vars().into_iter().collect::<Vec<_>>(),
+            vec!["action_fraud", "next_open"]
+        );
         let out = t.render(|v| Some(format!("<{v}>")));
         assert_eq!(out, "We open again <next_open>. Call <action_fraud>.");
     }
 
     #[test]
     fn rejects_broken_placeholders() {
-        assert!(Template::parse("open {next_open").unwrap_err().contains("never closed"));
-        assert!(Template::parse("oops }").unwrap_err().contains("without a matching"));
-        assert!(Template::parse("{Next Open}").unwrap_err().contains("lower-case"));
+        assert!(Template::parse("open {next_open")
+            .unwrap_err()
+            .contains("never closed"));
+        assert!(Template::parse("oops }")
+            .unwrap_err()
+            .contains("without a matching"));
+        assert!(Template::parse("{Next Open}")
+            .unwrap_err()
+            .contains("lower-case"));
         assert!(Template::parse("{}").is_err());
     }
 

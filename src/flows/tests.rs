@@ -11,8 +11,12 @@ fn ctx(open: bool, caller: Option<&str>) -> Context {
         caller: caller.and_then(UkNumber::parse),
         ..Default::default()
     };
-    c.vars.insert("next_open", "on Monday the 30th of November at 9am".into());
-    c.vars.insert("opening_hours", "Monday to Friday, 9am to 4pm, except bank holidays".into());
+    c.vars
+        .insert("next_open", "on Monday the 30th of November at 9am".into());
+    c.vars.insert(
+        "opening_hours",
+        "Monday to Friday, 9am to 4pm, except bank holidays".into(),
+    );
     c.vars.insert("closed_reason", "weekend".into());
     c.vars.insert("callback_working_days", "2".into());
     if let Some(n) = &c.caller {
@@ -27,7 +31,9 @@ fn said(turn: &Turn) -> String {
 
 fn node_of(turn: &Turn) -> (String, u32) {
     match &turn.wait {
-        Wait::Menu { node, attempt, .. } | Wait::Number { node, attempt } => (node.clone(), *attempt),
+        Wait::Menu { node, attempt, .. } | Wait::Number { node, attempt } => {
+            (node.clone(), *attempt)
+        }
         other => panic!("not waiting for an answer: {other:?}"),
     }
 }
@@ -40,7 +46,10 @@ fn keys(k: &str) -> Input {
 fn shipped_flow_is_valid() {
     let flow = builtin().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(flow.settings.start, "welcome");
-    assert_eq!(flow.phone_numbers["action_fraud"], "0 3 0 0, 1 2 3, 2 0 4 0");
+    assert_eq!(
+        flow.phone_numbers["action_fraud"],
+        "0 3 0 0, 1 2 3, 2 0 4 0"
+    );
 }
 
 #[test]
@@ -64,7 +73,14 @@ fn greeting_names_the_line_and_differs_only_by_hours() {
 fn fraud_guidance_at_any_hour_reads_the_number_digit_by_digit() {
     let flow = builtin().unwrap();
     for open in [true, false] {
-        let t = respond(&flow, "main_menu", 0, &keys("3"), &ctx(open, None), &Answers::default());
+        let t = respond(
+            &flow,
+            "main_menu",
+            0,
+            &keys("3"),
+            &ctx(open, None),
+            &Answers::default(),
+        );
         let s = said(&t);
         assert!(s.contains("Action Fraud"), "{s}");
         assert!(s.contains("0 3 0 0, 1 2 3, 2 0 4 0"), "{s}");
@@ -78,21 +94,66 @@ fn fraud_guidance_at_any_hour_reads_the_number_digit_by_digit() {
 fn speech_reaches_the_same_options() {
     let flow = builtin().unwrap();
     let c = ctx(true, None);
-    let t = respond(&flow, "main_menu", 0, &Input::Speech("Someone phoned me saying they had my records".into()), &c, &Answers::default());
+    let t = respond(
+        &flow,
+        "main_menu",
+        0,
+        &Input::Speech("Someone phoned me saying they had my records".into()),
+        &c,
+        &Answers::default(),
+    );
     assert_eq!(t.outcome, "option-3");
-    let t = respond(&flow, "main_menu", 0, &Input::Speech("is my appointment still on".into()), &c, &Answers::default());
+    let t = respond(
+        &flow,
+        "main_menu",
+        0,
+        &Input::Speech("is my appointment still on".into()),
+        &c,
+        &Answers::default(),
+    );
     assert_eq!(t.outcome, "option-4");
-    let t = respond(&flow, "fraud_menu", 0, &Input::Speech("call me back please".into()), &c, &Answers::default());
+    let t = respond(
+        &flow,
+        "fraud_menu",
+        0,
+        &Input::Speech("call me back please".into()),
+        &c,
+        &Answers::default(),
+    );
     assert_eq!(t.outcome, "option-2");
 }
 
 #[test]
 fn adviser_queues_in_hours_and_explains_when_closed() {
     let flow = builtin().unwrap();
-    let t = respond(&flow, "main_menu", 0, &keys("0"), &ctx(true, None), &Answers::default());
-    assert_eq!(t.wait, Wait::Queue { node: "adviser_queue".into(), queue: "helpline".into() });
-    let t = respond(&flow, "main_menu", 0, &keys("0"), &ctx(false, None), &Answers::default());
-    assert!(said(&t).contains("we open again on Monday the 30th of November at 9am"), "{}", said(&t));
+    let t = respond(
+        &flow,
+        "main_menu",
+        0,
+        &keys("0"),
+        &ctx(true, None),
+        &Answers::default(),
+    );
+    assert_eq!(
+        t.wait,
+        Wait::Queue {
+            node: "adviser_queue".into(),
+            queue: "helpline".into()
+        }
+    );
+    let t = respond(
+        &flow,
+        "main_menu",
+        0,
+        &keys("0"),
+        &ctx(false, None),
+        &Answers::default(),
+    );
+    assert!(
+        said(&t).contains("we open again on Monday the 30th of November at 9am"),
+        "{}",
+        said(&t)
+    );
     assert_eq!(node_of(&t), ("main_menu".into(), 0));
 }
 
@@ -102,22 +163,51 @@ fn three_failures_give_the_essentials_and_end_politely() {
     let c = ctx(true, None);
     let a = Answers::default();
     let t1 = respond(&flow, "main_menu", 0, &Input::Silence, &c, &a);
-    assert_eq!((t1.outcome.as_str(), node_of(&t1)), ("no-input", ("main_menu".into(), 1)));
-    assert!(said(&t1).contains("Press 1 for the latest update"), "re-prompt lists the choices");
+    assert_eq!(
+        (t1.outcome.as_str(), node_of(&t1)),
+        ("no-input", ("main_menu".into(), 1))
+    );
+    assert!(
+        said(&t1).contains("Press 1 for the latest update"),
+        "re-prompt lists the choices"
+    );
     let t2 = respond(&flow, "main_menu", 1, &keys("9"), &c, &a);
-    assert_eq!((t2.outcome.as_str(), node_of(&t2)), ("invalid", ("main_menu".into(), 2)));
-    let t3 = respond(&flow, "main_menu", 2, &Input::Speech("bananas".into()), &c, &a);
+    assert_eq!(
+        (t2.outcome.as_str(), node_of(&t2)),
+        ("invalid", ("main_menu".into(), 2))
+    );
+    let t3 = respond(
+        &flow,
+        "main_menu",
+        2,
+        &Input::Speech("bananas".into()),
+        &c,
+        &a,
+    );
     assert_eq!(t3.outcome, "gave-up");
     assert_eq!(t3.wait, Wait::Hangup);
     let s = said(&t3);
-    assert!(s.contains("0 3 0 0, 1 2 3, 2 0 4 0") && s.contains("Monday to Friday"), "{s}");
+    assert!(
+        s.contains("0 3 0 0, 1 2 3, 2 0 4 0") && s.contains("Monday to Friday"),
+        "{s}"
+    );
 }
 
 #[test]
 fn star_repeats_without_counting_a_failure() {
     let flow = builtin().unwrap();
-    let t = respond(&flow, "main_menu", 1, &keys("*"), &ctx(true, None), &Answers::default());
-    assert_eq!((t.outcome.as_str(), node_of(&t)), ("repeat", ("main_menu".into(), 1)));
+    let t = respond(
+        &flow,
+        "main_menu",
+        1,
+        &keys("*"),
+        &ctx(true, None),
+        &Answers::default(),
+    );
+    assert_eq!(
+        (t.outcome.as_str(), node_of(&t)),
+        ("repeat", ("main_menu".into(), 1))
+    );
 }
 
 #[test]
@@ -128,20 +218,45 @@ fn callback_request_asks_four_questions_then_saves() {
     let mut t = respond(&flow, "main_menu", 0, &keys("2"), &c, &answers);
     assert!(said(&t).contains("only to return your call"));
     assert!(said(&t).contains("ending 0 1 2 3"), "{}", said(&t));
-    for (key, node) in [("1", "confirm_number"), ("1", "choose_trust"), ("2", "choose_category")] {
+    for (key, node) in [
+        ("1", "confirm_number"),
+        ("1", "choose_trust"),
+        ("2", "choose_category"),
+    ] {
         assert_eq!(node_of(&t).0, node);
         t = respond(&flow, node, 0, &keys(key), &c, &answers);
         for a in &t.answers {
             answers.apply(a);
         }
     }
-    assert!(matches!(t.wait, Wait::Record { max_seconds: 120, .. }));
-    let rec = Recording { url: "https://api.twilio.com/rec/RE1".into(), duration_seconds: 7 };
-    t = respond(&flow, "record_message", 0, &Input::Recording(rec.clone()), &c, &answers);
+    assert!(matches!(
+        t.wait,
+        Wait::Record {
+            max_seconds: 120,
+            ..
+        }
+    ));
+    let rec = Recording {
+        url: "https://api.twilio.com/rec/RE1".into(),
+        duration_seconds: 7,
+    };
+    t = respond(
+        &flow,
+        "record_message",
+        0,
+        &Input::Recording(rec.clone()),
+        &c,
+        &answers,
+    );
     for a in &t.answers {
         answers.apply(a);
     }
-    assert_eq!(t.wait, Wait::SaveEnquiry { then: "callback_confirmed".into() });
+    assert_eq!(
+        t.wait,
+        Wait::SaveEnquiry {
+            then: "callback_confirmed".into()
+        }
+    );
     assert_eq!(answers.callback_number, UkNumber::parse("07700900123"));
     assert_eq!(answers.trust, Some(Trust::AlderHey));
     assert_eq!(answers.category, Some(Category::ContactedByClaimant));
@@ -149,9 +264,15 @@ fn callback_request_asks_four_questions_then_saves() {
 
     let mut after = c.clone();
     after.vars.insert("reference", "4 8 2, 9 1 5".into());
-    after.vars.insert("callback_by", "Tuesday the 1st of December".into());
+    after
+        .vars
+        .insert("callback_by", "Tuesday the 1st of December".into());
     let done = resume(&flow, "callback_confirmed", &after, &answers);
-    assert!(said(&done).contains("Your reference number is 4 8 2, 9 1 5"), "{}", said(&done));
+    assert!(
+        said(&done).contains("Your reference number is 4 8 2, 9 1 5"),
+        "{}",
+        said(&done)
+    );
     assert!(said(&done).contains("by the end of Tuesday the 1st of December"));
     assert_eq!(done.wait, Wait::Hangup);
 }
@@ -161,13 +282,43 @@ fn a_different_number_is_validated_and_reprompted() {
     let flow = builtin().unwrap();
     let c = ctx(true, None);
     let t = respond(&flow, "main_menu", 0, &keys("2"), &c, &Answers::default());
-    assert_eq!(node_of(&t).0, "enter_number", "withheld caller goes straight to keying a number");
-    let bad = respond(&flow, "enter_number", 0, &keys("0800123456#"), &c, &Answers::default());
+    assert_eq!(
+        node_of(&t).0,
+        "enter_number",
+        "withheld caller goes straight to keying a number"
+    );
+    let bad = respond(
+        &flow,
+        "enter_number",
+        0,
+        &keys("0800123456#"),
+        &c,
+        &Answers::default(),
+    );
     assert_eq!(bad.outcome, "invalid");
     assert!(said(&bad).contains("should start with 0 1, 0 2, 0 3 or 0 7"));
-    let good = respond(&flow, "enter_number", 1, &keys("07700900456#"), &c, &Answers::default());
-    assert_eq!(good.answers, vec![Answer::CallbackNumber(UkNumber::parse("07700900456").unwrap())]);
-    let spoken = respond(&flow, "enter_number", 0, &Input::Speech("oh seven seven double oh nine oh oh four five six".into()), &c, &Answers::default());
+    let good = respond(
+        &flow,
+        "enter_number",
+        1,
+        &keys("07700900456#"),
+        &c,
+        &Answers::default(),
+    );
+    assert_eq!(
+        good.answers,
+        vec![Answer::CallbackNumber(
+            UkNumber::parse("07700900456").unwrap()
+        )]
+    );
+    let spoken = respond(
+        &flow,
+        "enter_number",
+        0,
+        &Input::Speech("oh seven seven double oh nine oh oh four five six".into()),
+        &c,
+        &Answers::default(),
+    );
     assert_eq!(spoken.outcome, "number-given");
 }
 
@@ -180,7 +331,14 @@ fn no_message_is_fine() {
         category: Some(Category::Other),
         message: None,
     };
-    let t = respond(&flow, "record_message", 0, &Input::Silence, &ctx(true, None), &answers);
+    let t = respond(
+        &flow,
+        "record_message",
+        0,
+        &Input::Silence,
+        &ctx(true, None),
+        &answers,
+    );
     assert_eq!(t.outcome, "no-message");
     assert!(matches!(t.wait, Wait::SaveEnquiry { .. }));
 }
@@ -188,7 +346,14 @@ fn no_message_is_fine() {
 #[test]
 fn unknown_node_restarts_instead_of_failing() {
     let flow = builtin().unwrap();
-    let t = respond(&flow, "no_such_node", 0, &keys("1"), &ctx(true, None), &Answers::default());
+    let t = respond(
+        &flow,
+        "no_such_node",
+        0,
+        &keys("1"),
+        &ctx(true, None),
+        &Answers::default(),
+    );
     assert_eq!(node_of(&t), ("main_menu".into(), 0));
 }
 
@@ -228,26 +393,44 @@ fn minimal_flow_loads() {
 fn missing_target_names_file_node_and_fix() {
     let p = problems(&MINIMAL.replace("goto = \"bye\"", "goto = \"nowhere\""));
     assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].starts_with("test.toml, node `menu`: `options[0].goto` goes to `nowhere`, which does not exist"), "{}", p[0]);
+    assert!(
+        p[0].starts_with(
+            "test.toml, node `menu`: `options[0].goto` goes to `nowhere`, which does not exist"
+        ),
+        "{}",
+        p[0]
+    );
     assert!(p[0].contains("fix: add a [nodes.nowhere] table"));
 }
 
 #[test]
 fn unreachable_node_is_reported() {
-    let p = problems(&format!("{MINIMAL}\n[nodes.orphan]\ntype = \"hangup\"\ntext = \"x\"\n"));
-    assert!(p.iter().any(|p| p.contains("node `orphan`: is never reached")), "{p:?}");
+    let p = problems(&format!(
+        "{MINIMAL}\n[nodes.orphan]\ntype = \"hangup\"\ntext = \"x\"\n"
+    ));
+    assert!(
+        p.iter()
+            .any(|p| p.contains("node `orphan`: is never reached")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn empty_prompt_is_reported() {
     let p = problems(&MINIMAL.replace("text = \"Press 1.\"", "text = \"  \""));
-    assert!(p.iter().any(|p| p.contains("node `menu`: `text` is empty")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("node `menu`: `text` is empty")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn missing_no_input_path_is_reported() {
     let p = problems(&MINIMAL.replace("no_input = \"Sorry?\"\n", ""));
-    assert!(p.iter().any(|p| p.contains("missing field `no_input`")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("missing field `no_input`")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -263,7 +446,10 @@ fn toml_errors_say_where() {
 #[test]
 fn unknown_placeholder_is_reported() {
     let p = problems(&MINIMAL.replace("Press 1.", "Call {frauds}."));
-    assert!(p.iter().any(|p| p.contains("unknown placeholder {frauds}")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("unknown placeholder {frauds}")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -271,7 +457,10 @@ fn loop_that_never_waits_is_reported() {
     let text = MINIMAL.replace("goto = \"bye\"", "goto = \"a\"")
         + "[nodes.a]\ntype = \"say\"\ntext = \"a\"\nnext = \"b\"\n[nodes.b]\ntype = \"say\"\ntext = \"b\"\nnext = \"a\"\n";
     let p = problems(&text);
-    assert!(p.iter().any(|p| p.contains("loop that never waits")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("loop that never waits")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -280,26 +469,114 @@ fn enquiry_without_a_number_is_reported() {
         + "[nodes.save]\ntype = \"enquiry\"\nnext = \"done\"\n[nodes.done]\ntype = \"hangup\"\ntext = \"Ref {reference}\"\n";
     let p = problems(&text);
     assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].contains("node `save`: can be reached without asking the callback number"), "{}", p[0]);
+    assert!(
+        p[0].contains("node `save`: can be reached without asking the callback number"),
+        "{}",
+        p[0]
+    );
 }
 
 #[test]
 fn reference_before_enquiry_is_reported() {
-    let p = problems(&MINIMAL.replace("text = \"Bye.\"", "text = \"Your reference is {reference}.\""));
-    assert!(p.iter().any(|p| p.contains("node `bye`: says {reference}")), "{p:?}");
+    let p = problems(&MINIMAL.replace(
+        "text = \"Bye.\"",
+        "text = \"Your reference is {reference}.\"",
+    ));
+    assert!(
+        p.iter().any(|p| p.contains("node `bye`: says {reference}")),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn reserved_and_duplicate_keys_are_reported() {
     let text = MINIMAL.replace("key = \"1\"", "key = \"*\"");
-    assert!(problems(&text).iter().any(|p| p.contains("`*`, which always repeats")));
-    let text = MINIMAL.replace("[nodes.bye]", "[[nodes.menu.options]]\nkey = \"1\"\ngoto = \"bye\"\n[nodes.bye]");
-    assert!(problems(&text).iter().any(|p| p.contains("key 1 is used by two options")));
+    assert!(problems(&text)
+        .iter()
+        .any(|p| p.contains("`*`, which always repeats")));
+    let text = MINIMAL.replace(
+        "[nodes.bye]",
+        "[[nodes.menu.options]]\nkey = \"1\"\ngoto = \"bye\"\n[nodes.bye]",
+    );
+    assert!(problems(&text)
+        .iter()
+        .any(|p| p.contains("key 1 is used by two options")));
 }
 
 #[test]
 fn bad_answer_values_are_reported() {
-    let text = MINIMAL.replace("goto = \"bye\"", "goto = \"bye\"\nset = { trust = \"alderhey\" }");
+    let text = MINIMAL.replace(
+        "goto = \"bye\"",
+        "goto = \"bye\"\nset = { trust = \"alderhey\" }",
+    );
     let p = problems(&text);
-    assert!(p.iter().any(|p| p.contains("`alderhey` is not a valid")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("`alderhey` is not a valid")),
+        "{p:?}"
+    );
+}
+
+// ---- properties ----------------------------------------------------------------
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_input() -> impl Strategy<Value = Input> {
+        prop_oneof![
+            Just(Input::Silence),
+            "[0-9*#]{1,3}".prop_map(Input::Keys),
+            "07[0-9]{9}#".prop_map(Input::Keys),
+            "[a-z ]{0,30}".prop_map(Input::Speech),
+            prop_oneof![
+                Just("someone phoned me"),
+                Just("call me back"),
+                Just("alder hey"),
+                Just("yes")
+            ]
+            .prop_map(|s| Input::Speech(s.to_string())),
+            (0u32..200).prop_map(|d| Input::Recording(Recording {
+                url: "https://r".into(),
+                duration_seconds: d
+            })),
+        ]
+    }
+
+    proptest! {
+        /// Whatever a caller does, they hear something, the engine never panics, and the
+        /// call either waits for them at a real node or ends; a stored enquiry always has
+        /// everything it needs.
+        #[test]
+        fn every_turn_speaks_and_leads_somewhere(open: bool, withheld: bool, inputs in proptest::collection::vec(any_input(), 1..40)) {
+            let flow = builtin().unwrap();
+            let c = ctx(open, if withheld { None } else { Some("+447700900123") });
+            let mut answers = Answers::default();
+            let mut turn = start(&flow, &c, &answers);
+            for input in inputs {
+                prop_assert!(!turn.says.is_empty() || matches!(turn.wait, Wait::SaveEnquiry { .. }), "silence after {:?}", turn);
+                for a in &turn.answers { answers.apply(a); }
+                turn = match &turn.wait {
+                    Wait::Menu { node, attempt, .. } | Wait::Number { node, attempt } => {
+                        prop_assert!(flow.node(node).is_some());
+                        prop_assert!(*attempt < flow.settings.max_attempts);
+                        respond(&flow, node, *attempt, &input, &c, &answers)
+                    }
+                    Wait::Record { node, .. } => respond(&flow, node, 0, &input, &c, &answers),
+                    Wait::Queue { node, .. } => queue_exit(&flow, node, QueueExit::Left, &c, &answers),
+                    Wait::SaveEnquiry { then } => {
+                        prop_assert!(answers.callback_number.is_some() && answers.trust.is_some() && answers.category.is_some());
+                        let mut after = c.clone();
+                        after.vars.insert("reference", "1 2 3, 4 5 6".into());
+                        after.vars.insert("callback_by", "Monday".into());
+                        resume(&flow, then, &after, &answers)
+                    }
+                    Wait::Hangup => break,
+                };
+                for s in &turn.says {
+                    prop_assert!(!s.trim().is_empty());
+                    prop_assert!(!s.contains('{'), "unfilled placeholder in {s}");
+                }
+            }
+        }
+    }
 }

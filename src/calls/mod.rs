@@ -1,0 +1,340 @@
+//! A call's way through the line: builds the engine's context from the opening hours,
+//! the call's answers and its enquiry; applies the engine's effects through the
+//! [`Store`] (idempotently, so a retried webhook changes nothing); and hands back a
+//! [`Reply`] that the webhooks render as TwiML and `helpline simulate` prints.
+
+pub mod queue;
+pub mod twiml;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::enquiries::{Enquiry, NewEnquiry};
+use crate::flows::engine::{self, QueueExit};
+use crate::flows::{Answers, Context, Flow, Input, Turn, Wait};
+use crate::hours::{speech, OpeningHours, LONDON};
+use crate::phone::UkNumber;
+use crate::store::{CallEnd, NewCall, NewStep, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the flow reached an enquiry without a callback number, hospital or category")]
+    IncompleteEnquiry,
+}
+
+/// What the caller hears next, and what happens after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub says: Vec<String>,
+    pub wait: Wait,
+    /// The step number the caller's next answer will carry.
+    pub next_seq: u32,
+    /// The enquiry stored during this turn, if any.
+    pub stored: Option<Enquiry>,
+}
+
+/// Who is calling, from the webhook.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub call_sid: String,
+    /// Twilio's `From`: E.164, or `anonymous` / `unknown` / empty.
+    pub from: Option<String>,
+}
+
+/// The call-handling service: shared by the webhooks and the simulator.
+#[derive(Debug, Clone)]
+pub struct Calls {
+    pub flow: Arc<Flow>,
+    pub hours: Arc<OpeningHours>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// Calls from `helpline simulate`, never counted in statistics.
+    pub simulated: bool,
+}
+
+impl Calls {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The context at `now`, without touching the database (used for the apology too).
+    pub fn base_context(&self, call: &CallInfo, now: DateTime<Utc>) -> Context {
+        let status = self.hours.status(now);
+        let caller = call.from.as_deref().and_then(UkNumber::parse);
+        let mut ctx = Context {
+            open: status.open,
+            caller,
+            ..Default::default()
+        };
+        let next_open = status
+            .next_open
+            .or_else(|| self.hours.next_open(now))
+            .map(|t| speech::spoken_next_open(now, t))
+            .unwrap_or_else(|| "on the next working day".to_string());
+        ctx.vars.insert("next_open", next_open);
+        ctx.vars
+            .insert("opening_hours", self.hours.describe_schedule());
+        ctx.vars.insert("closed_reason", status.reason.describe());
+        ctx.vars.insert(
+            "callback_working_days",
+            self.flow.settings.callback_working_days.to_string(),
+        );
+        if let Some(n) = &ctx.caller {
+            ctx.vars
+                .insert("caller_last_digits", n.spoken_last_digits(4));
+        }
+        ctx
+    }
+
+    async fn context(
+        &self,
+        call: &CallInfo,
+        now: DateTime<Utc>,
+    ) -> Result<(Context, Answers), CallError> {
+        let mut ctx = self.base_context(call, now);
+        let answers = self.store.answers(&call.call_sid).await?;
+        if let Some(e) = self.store.enquiry_for_call(&call.call_sid).await? {
+            add_enquiry_vars(&mut ctx, &e);
+        }
+        Ok((ctx, answers))
+    }
+
+    /// Makes sure the call is on record (a step may arrive for a call whose first
+    /// webhook went to an instance that lost it, or after a restore).
+    async fn ensure_call(&self, call: &CallInfo, now: DateTime<Utc>) -> Result<(), CallError> {
+        self.store
+            .record_call(&NewCall {
+                call_sid: call.call_sid.clone(),
+                caller: call.from.clone(),
+                started_at: now,
+                in_hours: self.hours.is_open(now),
+                simulated: self.simulated,
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn record_step(
+        &self,
+        call: &CallInfo,
+        seq: u32,
+        node: &str,
+        input: &str,
+        outcome: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), CallError> {
+        let fresh = self
+            .store
+            .record_step(&NewStep {
+                call_sid: call.call_sid.clone(),
+                seq,
+                node: node.to_string(),
+                input: input.to_string(),
+                outcome: outcome.to_string(),
+                at: now,
+            })
+            .await?;
+        tracing::info!(call_sid = %call.call_sid, seq, node, outcome, retry = !fresh, "call step");
+        Ok(())
+    }
+
+    /// A new inbound call (`POST /twilio/voice`).
+    pub async fn incoming(&self, call: &CallInfo) -> Result<Reply, CallError> {
+        let now = self.now();
+        self.ensure_call(call, now).await?;
+        let (ctx, answers) = self.context(call, now).await?;
+        let turn = engine::start(&self.flow, &ctx, &answers);
+        self.record_step(
+            call,
+            0,
+            &self.flow.settings.start,
+            "start",
+            if ctx.open {
+                "start-open"
+            } else {
+                "start-closed"
+            },
+            now,
+        )
+        .await?;
+        self.finish(call, turn, ctx, answers, 0, now).await
+    }
+
+    /// The caller's answer at `node` (a Gather, Record or Redirect action).
+    pub async fn answer(
+        &self,
+        call: &CallInfo,
+        node: &str,
+        seq: u32,
+        attempt: u32,
+        input: &Input,
+    ) -> Result<Reply, CallError> {
+        let now = self.now();
+        self.ensure_call(call, now).await?;
+        let (ctx, answers) = self.context(call, now).await?;
+        let turn = engine::respond(&self.flow, node, attempt, input, &ctx, &answers);
+        self.record_step(call, seq, node, input.kind(), &turn.outcome, now)
+            .await?;
+        self.finish(call, turn, ctx, answers, seq, now).await
+    }
+
+    /// The caller left the adviser queue at `node` (the `<Enqueue action>`).
+    pub async fn queue_done(
+        &self,
+        call: &CallInfo,
+        node: &str,
+        seq: u32,
+        result: &str,
+        wait_seconds: Option<i64>,
+    ) -> Result<Reply, CallError> {
+        let now = self.now();
+        self.ensure_call(call, now).await?;
+        self.store
+            .queue_left(&call.call_sid, result, wait_seconds, now)
+            .await?;
+        let (ctx, answers) = self.context(call, now).await?;
+        let turn = engine::queue_exit(
+            &self.flow,
+            node,
+            QueueExit::from_twilio(result),
+            &ctx,
+            &answers,
+        );
+        self.record_step(call, seq, node, "queue", &turn.outcome, now)
+            .await?;
+        self.finish(call, turn, ctx, answers, seq, now).await
+    }
+
+    /// What a caller waiting in the queue hears now, and the key that leaves it.
+    pub async fn queue_wait(
+        &self,
+        call: &CallInfo,
+        node: &str,
+        position: Option<u32>,
+    ) -> Result<Option<(Vec<String>, char)>, CallError> {
+        let now = self.now();
+        let since = now - chrono::Duration::minutes(queue::HISTORY_MINUTES);
+        let waits = self.store.answered_since(since).await?;
+        let ctx = self.base_context(call, now);
+        Ok(engine::queue_waiting(
+            &self.flow,
+            node,
+            position,
+            queue::estimate(&waits),
+            &ctx,
+        ))
+    }
+
+    /// Twilio's status callback: the call is over.
+    pub async fn ended(
+        &self,
+        call_sid: &str,
+        status: &str,
+        duration_seconds: Option<i64>,
+    ) -> Result<(), CallError> {
+        self.store
+            .call_ended(&CallEnd {
+                call_sid: call_sid.to_string(),
+                status: status.to_string(),
+                duration_seconds,
+                at: self.now(),
+            })
+            .await?;
+        tracing::info!(call_sid, status, "call ended");
+        Ok(())
+    }
+
+    /// Valid words for when something failed inside the service: never silence.
+    pub fn apology(&self, call: &CallInfo) -> Reply {
+        let ctx = self.base_context(call, self.now());
+        let turn = engine::apology(&self.flow, &ctx);
+        Reply {
+            says: turn.says,
+            wait: turn.wait,
+            next_seq: 0,
+            stored: None,
+        }
+    }
+
+    /// Applies a turn's effects, storing the enquiry before its reference is spoken.
+    async fn finish(
+        &self,
+        call: &CallInfo,
+        turn: Turn,
+        mut ctx: Context,
+        mut answers: Answers,
+        seq: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, CallError> {
+        for a in &turn.answers {
+            self.store.save_answer(&call.call_sid, a).await?;
+            answers.apply(a);
+        }
+        let mut says = turn.says;
+        let mut wait = turn.wait;
+        let mut stored = None;
+        if let Wait::SaveEnquiry { then } = &wait {
+            let enquiry = self.save_enquiry(call, &answers, now).await?;
+            add_enquiry_vars(&mut ctx, &enquiry);
+            let next = engine::resume(&self.flow, then, &ctx, &answers);
+            says.extend(next.says);
+            wait = match next.wait {
+                // Two enquiries in one turn cannot be valid; end politely.
+                Wait::SaveEnquiry { .. } => Wait::Hangup,
+                w => w,
+            };
+            stored = Some(enquiry);
+        }
+        if let Wait::Queue { .. } = &wait {
+            self.store.queue_joined(&call.call_sid, now).await?;
+        }
+        Ok(Reply {
+            says,
+            wait,
+            next_seq: seq.saturating_add(1),
+            stored,
+        })
+    }
+
+    async fn save_enquiry(
+        &self,
+        call: &CallInfo,
+        answers: &Answers,
+        now: DateTime<Utc>,
+    ) -> Result<Enquiry, CallError> {
+        let (Some(number), Some(trust), Some(category)) =
+            (&answers.callback_number, answers.trust, answers.category)
+        else {
+            return Err(CallError::IncompleteEnquiry);
+        };
+        let today = now.with_timezone(&LONDON).date_naive();
+        let due = self
+            .hours
+            .working_days_after(today, self.flow.settings.callback_working_days);
+        let enquiry = self
+            .store
+            .create_enquiry(&NewEnquiry {
+                call_sid: call.call_sid.clone(),
+                callback_number: number.clone(),
+                trust,
+                category,
+                recording: answers.message.clone(),
+                created_at: now,
+                callback_due: due,
+            })
+            .await?;
+        tracing::info!(call_sid = %call.call_sid, reference = %enquiry.reference, "enquiry stored");
+        Ok(enquiry)
+    }
+}
+
+fn add_enquiry_vars(ctx: &mut Context, e: &Enquiry) {
+    ctx.vars.insert("reference", e.reference.spoken());
+    ctx.vars
+        .insert("callback_by", speech::spoken_date(e.callback_due));
+}

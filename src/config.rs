@@ -1,0 +1,351 @@
+//! Settings, in layers: built-in defaults < an optional TOML file (`--config` or
+//! `HELPLINE_CONFIG`) < environment variables. Secrets come from the environment,
+//! a `*_FILE` path or the config file, and are never printed. Every option is listed
+//! in docs/configuration.md.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Voices that speak British English on Twilio (`<Say voice=…>` with `language="en-GB"`).
+/// An invalid voice/language pair makes every `<Say>` fail, so the pair is checked at startup.
+const POLLY_EN_GB: &[&str] = &[
+    "Polly.Amy",
+    "Polly.Brian",
+    "Polly.Emma",
+    "Polly.Amy-Neural",
+    "Polly.Brian-Neural",
+    "Polly.Emma-Neural",
+    "Polly.Arthur-Neural",
+    "Polly.Amy-Generative",
+];
+pub const DEFAULT_VOICE: &str = "Polly.Amy-Neural";
+pub const LANGUAGE: &str = "en-GB";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://helpline.db";
+/// Twilio's own public hold music.
+pub const DEFAULT_HOLD_MUSIC: &str =
+    "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3";
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {place}: {message}\n    fix: {fix}")]
+pub struct ConfigError {
+    /// The environment variable or `file: key` that is wrong.
+    pub place: String,
+    pub message: String,
+    pub fix: String,
+}
+
+fn err(
+    place: impl Into<String>,
+    message: impl Into<String>,
+    fix: impl Into<String>,
+) -> ConfigError {
+    ConfigError {
+        place: place.into(),
+        message: message.into(),
+        fix: fix.into(),
+    }
+}
+
+/// The optional TOML file: the same settings as the environment, lower-case names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    voice: Option<String>,
+    call_flows: Option<PathBuf>,
+    hold_music_url: Option<String>,
+    log_format: Option<String>,
+    twilio_account_sid: Option<String>,
+    twilio_auth_token: Option<String>,
+    twilio_auth_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The service's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// The base URL Twilio calls (scheme, host, optional port and path prefix; no trailing slash).
+    pub public_url: String,
+    pub voice: String,
+    pub language: String,
+    /// Call-flow directory; `None` uses `./call_flows` when present, else the built-in flow.
+    pub call_flows: Option<PathBuf>,
+    /// Played to callers waiting for an adviser; empty for none.
+    pub hold_music_url: String,
+    pub log_format: LogFormat,
+    pub twilio_account_sid: Option<String>,
+    /// `None` only in development mode (`serve --insecure-dev`): signatures are then not checked.
+    pub twilio_auth_token: Option<SecretString>,
+}
+
+impl Config {
+    /// Loads the layers; `env` looks up an environment variable (injected for tests).
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let file_path = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("HELPLINE_CONFIG").map(PathBuf::from));
+        let (fc, fname) = match &file_path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    err(
+                        p.display().to_string(),
+                        format!("cannot read the config file: {e}"),
+                        "check the path given to --config / HELPLINE_CONFIG",
+                    )
+                })?;
+                let fc: FileConfig = toml::from_str(&text).map_err(|e| {
+                    err(
+                        p.display().to_string(),
+                        e.to_string().trim_end().to_string(),
+                        "see docs/configuration.md for the keys and their types",
+                    )
+                })?;
+                (fc, p.display().to_string())
+            }
+            None => (FileConfig::default(), String::new()),
+        };
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        // Where a value came from, for messages.
+        let pick = |var: &str, key: &str, file_value: Option<String>| -> Option<(String, String)> {
+            env(var)
+                .map(|v| (var.to_string(), v))
+                .or_else(|| file_value.map(|v| (format!("{fname}: {key}"), v)))
+        };
+
+        let (place, listen) = pick("HELPLINE_LISTEN", "listen", fc.listen)
+            .unwrap_or(("default".into(), DEFAULT_LISTEN.into()));
+        let listen: SocketAddr = listen.parse().map_err(|e| {
+            err(
+                place,
+                format!("`{listen}` is not an address and port: {e}"),
+                "write it as 127.0.0.1:8080 or [::1]:8080",
+            )
+        })?;
+
+        let database_url = pick("DATABASE_URL", "database_url", fc.database_url)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+
+        let public_url = match pick("HELPLINE_PUBLIC_URL", "public_url", fc.public_url) {
+            Some((place, url)) => normalise_public_url(&url).map_err(|(m, f)| err(place, m, f))?,
+            None => format!("http://{listen}"),
+        };
+
+        let (place, voice) = pick("HELPLINE_VOICE", "voice", fc.voice)
+            .unwrap_or(("default".into(), DEFAULT_VOICE.into()));
+        if !is_en_gb_voice(&voice) {
+            return Err(err(
+                place,
+                format!("`{voice}` is not a British English (en-GB) Twilio voice"),
+                format!(
+                    "use one of {} or a Google.en-GB-… voice",
+                    POLLY_EN_GB.join(", ")
+                ),
+            ));
+        }
+
+        let call_flows = pick(
+            "HELPLINE_CALL_FLOWS",
+            "call_flows",
+            fc.call_flows.map(|p| p.display().to_string()),
+        )
+        .map(|(_, v)| PathBuf::from(v));
+        let hold_music_url = pick(
+            "HELPLINE_HOLD_MUSIC_URL",
+            "hold_music_url",
+            fc.hold_music_url,
+        )
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| DEFAULT_HOLD_MUSIC.into());
+        let log_format = match pick("HELPLINE_LOG_FORMAT", "log_format", fc.log_format) {
+            None => LogFormat::Text,
+            Some((_, f)) if f == "text" => LogFormat::Text,
+            Some((_, f)) if f == "json" => LogFormat::Json,
+            Some((place, f)) => {
+                return Err(err(
+                    place,
+                    format!("unknown log format `{f}`"),
+                    "use text or json",
+                ))
+            }
+        };
+        let twilio_account_sid = pick(
+            "TWILIO_ACCOUNT_SID",
+            "twilio_account_sid",
+            fc.twilio_account_sid,
+        )
+        .map(|(_, v)| v);
+
+        let token = if let Some(t) = env("TWILIO_AUTH_TOKEN") {
+            Some(t)
+        } else if let Some((place, path)) = pick(
+            "TWILIO_AUTH_TOKEN_FILE",
+            "twilio_auth_token_file",
+            fc.twilio_auth_token_file.map(|p| p.display().to_string()),
+        ) {
+            let t = std::fs::read_to_string(&path).map_err(|e| {
+                err(
+                    place.clone(),
+                    format!("cannot read the auth token file {path}: {e}"),
+                    "check the path and its permissions",
+                )
+            })?;
+            let t = t.trim().to_string();
+            if t.is_empty() {
+                return Err(err(
+                    place,
+                    format!("the auth token file {path} is empty"),
+                    "put the Twilio auth token in it",
+                ));
+            }
+            Some(t)
+        } else {
+            fc.twilio_auth_token
+        };
+
+        Ok(Config {
+            listen,
+            database_url,
+            public_url,
+            voice,
+            language: LANGUAGE.into(),
+            call_flows,
+            hold_music_url,
+            log_format,
+            twilio_account_sid,
+            twilio_auth_token: token.map(SecretString::from),
+        })
+    }
+
+    /// Loads from the real environment.
+    pub fn from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, &|name| std::env::var(name).ok())
+    }
+
+    /// For tests and tools: defaults only, with an explicit map of overrides.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::load(None, &|name| map.get(name).cloned())
+    }
+}
+
+fn is_en_gb_voice(voice: &str) -> bool {
+    POLLY_EN_GB.contains(&voice)
+        || voice.strip_prefix("Google.en-GB-").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Checks the public base URL and removes a trailing slash (Twilio signs the exact URL).
+fn normalise_public_url(url: &str) -> Result<String, (String, String)> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| {
+            (
+                format!("`{url}` is not an http(s) URL"),
+                "write the base URL Twilio calls, e.g. https://helpline.example.nhs.uk".to_string(),
+            )
+        })?;
+    if rest.is_empty() || rest.starts_with('/') || trimmed.contains(['?', '#', ' ']) {
+        return Err((
+            format!("`{url}` must be a scheme, host, optional port and optional path prefix, without query or fragment"),
+            "e.g. https://helpline.example.nhs.uk or https://example.nhs.uk/helpline".to_string(),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn defaults_are_safe_and_local() {
+        let c = Config::from_pairs(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://helpline.db");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(
+            (c.voice.as_str(), c.language.as_str()),
+            ("Polly.Amy-Neural", "en-GB")
+        );
+        assert!(c.twilio_auth_token.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_and_validates() {
+        let c = Config::from_pairs(&[
+            ("HELPLINE_PUBLIC_URL", "https://helpline.example.nhs.uk/"),
+            ("TWILIO_AUTH_TOKEN", "abc"),
+            ("HELPLINE_VOICE", "Google.en-GB-Neural2-A"),
+        ])
+        .unwrap();
+        assert_eq!(c.public_url, "https://helpline.example.nhs.uk");
+        assert_eq!(c.twilio_auth_token.unwrap().expose_secret(), "abc");
+        let e = Config::from_pairs(&[("HELPLINE_VOICE", "Polly.Joanna")]).unwrap_err();
+        assert_eq!(e.place, "HELPLINE_VOICE");
+        assert!(e.to_string().contains("not a British English"), "{e}");
+        let e = Config::from_pairs(&[("HELPLINE_LISTEN", "8080")]).unwrap_err();
+        assert!(e.to_string().contains("HELPLINE_LISTEN"), "{e}");
+        let e =
+            Config::from_pairs(&[("HELPLINE_PUBLIC_URL", "helpline.example.nhs.uk")]).unwrap_err();
+        assert!(e.to_string().contains("not an http(s) URL"), "{e}");
+    }
+
+    #[test]
+    fn file_layer_and_token_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "from-file\n").unwrap();
+        let cfg = dir.path().join("helpline.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "listen = \"127.0.0.1:9000\"\ntwilio_auth_token_file = \"{}\"\n",
+                token.display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&cfg), &|_| None).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.twilio_auth_token.unwrap().expose_secret(), "from-file");
+        // The environment wins over the file.
+        let c = Config::load(Some(&cfg), &|n| {
+            (n == "HELPLINE_LISTEN").then(|| "127.0.0.1:9001".into())
+        })
+        .unwrap();
+        assert_eq!(c.listen.port(), 9001);
+        std::fs::write(&cfg, "listne = \"x\"\n").unwrap();
+        let e = Config::load(Some(&cfg), &|_| None).unwrap_err();
+        assert!(e.to_string().contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let c = Config::from_pairs(&[("TWILIO_AUTH_TOKEN", "very-secret-token")]).unwrap();
+        assert!(!format!("{c:?}").contains("very-secret-token"));
+    }
+}

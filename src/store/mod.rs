@@ -1,0 +1,130 @@
+//! Persistence. The rest of the service sees only the [`Store`] trait; the SQL for
+//! each backend lives beside it (`sqlite.rs`; PostgreSQL arrives behind the same trait).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::enquiries::{Enquiry, NewEnquiry};
+use crate::flows::{Answer, Answers};
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported DATABASE_URL `{0}`: use sqlite://PATH (e.g. sqlite://helpline.db) or sqlite::memory:")]
+    UnsupportedUrl(String),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+    #[error("could not find a free enquiry reference after {0} tries")]
+    NoFreeReference(u32),
+}
+
+/// A call as it starts.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub call_sid: String,
+    pub caller: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub in_hours: bool,
+    pub simulated: bool,
+}
+
+/// One step a caller took (for statistics): never what they said or keyed.
+#[derive(Debug, Clone)]
+pub struct NewStep {
+    pub call_sid: String,
+    pub seq: u32,
+    pub node: String,
+    pub input: String,
+    pub outcome: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How a call ended (Twilio's status callback).
+#[derive(Debug, Clone)]
+pub struct CallEnd {
+    pub call_sid: String,
+    pub status: String,
+    pub duration_seconds: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Records a new call; a second call with the same SID changes nothing.
+    async fn record_call(&self, call: &NewCall) -> Result<(), StoreError>;
+    /// Records a step; returns false when this (call, seq) was already recorded (a retried webhook).
+    async fn record_step(&self, step: &NewStep) -> Result<bool, StoreError>;
+    async fn answers(&self, call_sid: &str) -> Result<Answers, StoreError>;
+    async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError>;
+    /// Stores the enquiry, or returns the one already stored for this call.
+    async fn create_enquiry(&self, enquiry: &NewEnquiry) -> Result<Enquiry, StoreError>;
+    async fn enquiry_for_call(&self, call_sid: &str) -> Result<Option<Enquiry>, StoreError>;
+    async fn list_enquiries(&self) -> Result<Vec<Enquiry>, StoreError>;
+    /// The caller joined the adviser queue (the first time counts).
+    async fn queue_joined(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The caller left the queue: Twilio's QueueResult and QueueTime.
+    async fn queue_left(
+        &self,
+        call_sid: &str,
+        result: &str,
+        wait_seconds: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Queue waits of callers answered since `since` (for an honest wait estimate).
+    async fn answered_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError>;
+    async fn call_ended(&self, end: &CallEnd) -> Result<(), StoreError>;
+    /// Cheap liveness check of the database.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens (creating and migrating where needed) the database named by `url`.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// A database URL fit for messages: any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            super::redact_url("postgres://app:s3cret@db/helpline"),
+            "postgres://app:***@db/helpline"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://helpline.db"),
+            "sqlite://helpline.db"
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! Whole calls, played the way Twilio plays them, against the real service.
+
+mod support;
+
+use support::{spawn_app, State, PUBLIC};
+
+const TUESDAY_10AM: &str = "2026-11-24T10:00:00Z";
+const SATURDAY: &str = "2026-11-28T11:00:00Z";
+const CHRISTMAS_EVE_AFTER_CLOSE: &str = "2026-12-24T16:30:00Z";
+const ACTION_FRAUD_SPOKEN: &str = "0 3 0 0, 1 2 3, 2 0 4 0";
+
+#[tokio::test]
+async fn in_hours_greeting_names_the_line_and_offers_the_menu() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let call = app.call_from("+447700900123").await;
+    let s = call.last();
+    assert!(s.contains("Alder Hey Children's Hospital, Liverpool Heart and Chest Hospital, and Royal Liverpool University Hospital"), "{s}");
+    assert!(s.contains("For the latest update on the incident, press 1"));
+    assert!(!s.contains("closed"));
+    match &call.state {
+        State::Gathering {
+            input, num_digits, ..
+        } => {
+            assert_eq!(input, "dtmf speech");
+            assert_eq!(num_digits.as_deref(), Some("1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        call.last_twiml.contains("hints=\""),
+        "speech hints are given"
+    );
+}
+
+#[tokio::test]
+async fn out_of_hours_greeting_says_closed_and_when_it_reopens() {
+    let app = spawn_app(SATURDAY).await;
+    let call = app.call_from("+447700900123").await;
+    let s = call.last();
+    assert!(s.contains("The line is closed at the moment"), "{s}");
+    assert!(
+        s.contains("Monday to Friday, 9am to 4pm, except bank holidays"),
+        "{s}"
+    );
+    assert!(
+        s.contains("we open again on Monday the 30th of November at 9am"),
+        "{s}"
+    );
+    assert!(s.contains("press 1"), "same menu out of hours");
+}
+
+#[tokio::test]
+async fn latest_update_then_back_to_the_menu() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("1").await;
+    assert!(
+        call.last().contains("Here is the latest update"),
+        "{}",
+        call.last()
+    );
+    assert!(call.last().contains("National Crime Agency"));
+    assert!(call.last().contains("press 1"), "menu offered again");
+}
+
+#[tokio::test]
+async fn fraud_guidance_at_any_hour() {
+    for when in [TUESDAY_10AM, SATURDAY, "2026-12-25T03:00:00Z"] {
+        let app = spawn_app(when).await;
+        let mut call = app.call_from("+447700900123").await;
+        call.press("3").await;
+        let s = call.last();
+        assert!(s.contains(&format!("Action Fraud, the national reporting centre for fraud and cyber crime, on {ACTION_FRAUD_SPOKEN}")), "{when}: {s}");
+        assert!(s.contains("The NHS will never contact you out of the blue"));
+        assert!(s.contains("official website"));
+        assert!(s.contains("forward suspicious emails"));
+        assert!(s.contains(
+            "To hear this advice again, press 1. To leave a request for a call back, press 2"
+        ));
+        call.press("1").await;
+        assert!(call.last().contains(ACTION_FRAUD_SPOKEN), "repeat works");
+    }
+}
+
+#[tokio::test]
+async fn appointments_are_running_normally() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("4").await;
+    assert!(call.last().contains(
+        "Hospital services are running as normal. Please keep coming to your appointments"
+    ));
+}
+
+#[tokio::test]
+async fn star_repeats_the_menu() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("*").await;
+    assert!(
+        call.last()
+            .starts_with("For the latest update on the incident, press 1"),
+        "{}",
+        call.last()
+    );
+}
+
+#[tokio::test]
+async fn speech_reaches_fraud_guidance() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.say("someone phoned me saying they had my records")
+        .await;
+    assert!(
+        call.last().contains("report it to Action Fraud"),
+        "{}",
+        call.last()
+    );
+}
+
+#[tokio::test]
+async fn adviser_in_hours_queues_with_position_and_callback_offer() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("0").await;
+    assert!(call.last().contains("Putting you through to an adviser"));
+    let State::Queued { wait_url, action } = call.state.clone() else {
+        panic!("{:?}", call.state)
+    };
+    assert_eq!(
+        wait_url,
+        format!("{PUBLIC}/twilio/queue/adviser_queue/wait")
+    );
+    assert!(action.starts_with(&format!("{PUBLIC}/twilio/queue/adviser_queue/done?seq=")));
+    assert!(
+        call.last_twiml.contains(">helpline</Enqueue>"),
+        "{}",
+        call.last_twiml
+    );
+
+    let wait = call.wait_in_queue(3).await;
+    assert!(
+        call.last().contains("You are number 3 in the queue"),
+        "{}",
+        call.last()
+    );
+    assert!(call.last().contains("press 1 at any time"));
+    assert!(
+        !call.last().contains("about"),
+        "no estimate without history: {}",
+        call.last()
+    );
+    assert!(wait.contains("<Play>"), "hold music while waiting");
+
+    // Pressing 1 leaves the queue; Twilio then posts the Enqueue action with QueueResult=leave.
+    let leave = call.press_while_waiting("1").await;
+    assert!(
+        leave.contains("<Leave/>") || leave.contains("<Leave></Leave>"),
+        "{leave}"
+    );
+    call.queue_result("leave", 40).await;
+    assert!(
+        call.last().contains("only to return your call"),
+        "{}",
+        call.last()
+    );
+    assert!(call.last().contains("ending 0 1 2 3"));
+}
+
+#[tokio::test]
+async fn wait_estimate_only_with_enough_history() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    // Five callers answered after about four minutes each.
+    for wait in [200, 230, 240, 250, 260] {
+        let mut c = app.call_from("+447700900999").await;
+        c.press("0").await;
+        c.queue_result("bridged", wait).await;
+        assert!(c.last().contains("Thank you for calling. Goodbye."));
+        assert!(c.ended());
+    }
+    let mut call = app.call_from("+447700900123").await;
+    call.press("0").await;
+    call.wait_in_queue(1).await;
+    assert!(call.last().contains("about 4 minutes"), "{}", call.last());
+}
+
+#[tokio::test]
+async fn adviser_out_of_hours_explains_when_the_line_reopens() {
+    let app = spawn_app(CHRISTMAS_EVE_AFTER_CLOSE).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("0").await;
+    let s = call.last();
+    assert!(
+        s.contains("our advisers are not available right now"),
+        "{s}"
+    );
+    assert!(
+        s.contains("we open again on Tuesday the 29th of December at 9am"),
+        "{s}"
+    );
+    assert!(
+        matches!(call.state, State::Gathering { .. }),
+        "menu offered again"
+    );
+}
+
+#[tokio::test]
+async fn bank_holiday_is_closed() {
+    let app = spawn_app("2026-12-28T11:00:00Z").await;
+    let call = app.call_from("+447700900123").await;
+    assert!(
+        call.last().contains("The line is closed"),
+        "{}",
+        call.last()
+    );
+    assert!(
+        call.last()
+            .contains("we open again tomorrow, Tuesday the 29th of December, at 9am"),
+        "{}",
+        call.last()
+    );
+}
+
+#[tokio::test]
+async fn callback_request_end_to_end_survives_a_retried_webhook() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("2").await;
+    assert!(call
+        .last()
+        .contains("only to return your call, and we keep them for a limited time"));
+    assert!(call.last().contains("ending 0 1 2 3"));
+    call.press("1").await; // use this number
+    assert!(call.last().contains("Which hospital"));
+    call.press("2").await; // Liverpool Heart and Chest
+    assert!(call.last().contains("What is your enquiry about"));
+    call.press("1").await; // data concern
+    let State::Recording { max_length, .. } = &call.state else {
+        panic!("{:?}", call.state)
+    };
+    assert_eq!(max_length, "120");
+    call.leave_message(14).await;
+    let s = call.last();
+    assert!(call.ended(), "the call ends after the reference");
+
+    let stored = app.store.list_enquiries().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let e = &stored[0];
+    assert_eq!(e.call_sid, call.sid);
+    assert_eq!(e.callback_number, "+447700900123");
+    assert_eq!(e.trust.as_str(), "liverpool-heart-and-chest");
+    assert_eq!(e.category.as_str(), "data-concern");
+    assert_eq!(e.status.as_str(), "new");
+    assert_eq!(e.recording_duration, Some(14));
+    assert!(e.recording_url.as_deref().unwrap().contains("RE0123"));
+    assert_eq!(e.callback_due.to_string(), "2026-11-26");
+    assert!(
+        s.contains(&format!(
+            "Your reference number is {}",
+            e.reference.spoken()
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains("by the end of Thursday the 26th of November"),
+        "{s}"
+    );
+
+    // Twilio retries the last webhook: same words, same reference, still one enquiry.
+    let again = call.retry_last().await;
+    assert_eq!(again, call.last_twiml);
+    assert_eq!(app.store.list_enquiries().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn callback_out_of_hours_with_a_different_number_and_no_message() {
+    let app = spawn_app(SATURDAY).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("2").await;
+    call.press("2").await; // a different number
+    assert!(
+        call.last().contains("key in the UK phone number"),
+        "{}",
+        call.last()
+    );
+    call.press("0800123456#").await;
+    assert!(
+        call.last().contains("doesn't look like a UK phone number"),
+        "{}",
+        call.last()
+    );
+    assert!(
+        call.last().contains("key in the UK phone number"),
+        "re-prompted with the question"
+    );
+    call.press("01517063602#").await;
+    call.say("royal liverpool").await;
+    call.press("3").await;
+    call.silence().await; // no message
+    assert!(call.ended());
+    let e = &app.store.list_enquiries().await.unwrap()[0];
+    assert_eq!(e.callback_number, "+441517063602");
+    assert_eq!(e.trust.as_str(), "royal-liverpool");
+    assert_eq!(e.category.as_str(), "other");
+    assert_eq!(e.recording_url, None);
+    // Saturday: two working days on is Tuesday.
+    assert_eq!(e.callback_due.to_string(), "2026-12-01");
+}
+
+#[tokio::test]
+async fn withheld_number_goes_straight_to_keying_one() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("anonymous").await;
+    call.press("2").await;
+    assert!(
+        call.last().contains("key in the UK phone number"),
+        "{}",
+        call.last()
+    );
+    assert!(!call.last().contains("ending"));
+}
+
+#[tokio::test]
+async fn three_silences_give_the_essentials_and_end_politely() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.silence().await;
+    assert!(
+        call.last().starts_with("Sorry, I didn't hear anything."),
+        "{}",
+        call.last()
+    );
+    assert!(call
+        .last()
+        .contains("Press 1 for the latest update, 2 to ask for a call back"));
+    call.silence().await;
+    call.silence().await;
+    assert!(call.ended());
+    let s = call.last();
+    assert!(s.contains("Monday to Friday, 9am to 4pm"), "{s}");
+    assert!(s.contains(ACTION_FRAUD_SPOKEN), "{s}");
+    assert!(s.ends_with("Goodbye."));
+}
+
+#[tokio::test]
+async fn wrong_keys_are_reprompted_with_the_choices() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("9").await;
+    assert!(
+        call.last()
+            .starts_with("Sorry, I didn't catch that. Press 1 for the latest update"),
+        "{}",
+        call.last()
+    );
+    call.say("bananas").await;
+    assert!(call.last().contains("Press 1 for the latest update"));
+    call.press("7").await;
+    assert!(call.ended(), "third failure ends the call politely");
+}
+
+#[tokio::test]
+async fn status_callback_records_the_end_and_queue_hang_ups() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("0").await;
+    call.hang_up(95).await;
+    // The store keeps it; statistics read it later. A second callback changes nothing.
+    call.hang_up(95).await;
+}

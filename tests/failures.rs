@@ -1,0 +1,145 @@
+//! When the database fails mid-call, the caller still hears valid, useful words.
+
+mod support;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use helpline::app::App;
+use helpline::clock::FixedClock;
+use helpline::config::Config;
+use helpline::enquiries::{Enquiry, NewEnquiry};
+use helpline::flows::{Answer, Answers};
+use helpline::store::{CallEnd, NewCall, NewStep, Store, StoreError};
+use support::{form_body, sign, PUBLIC};
+
+/// A database that is down.
+#[derive(Debug)]
+struct DownStore;
+
+fn down<T>() -> Result<T, StoreError> {
+    Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+}
+
+#[async_trait]
+impl Store for DownStore {
+    async fn record_call(&self, _: &NewCall) -> Result<(), StoreError> {
+        down()
+    }
+    async fn record_step(&self, _: &NewStep) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn answers(&self, _: &str) -> Result<Answers, StoreError> {
+        down()
+    }
+    async fn save_answer(&self, _: &str, _: &Answer) -> Result<(), StoreError> {
+        down()
+    }
+    async fn create_enquiry(&self, _: &NewEnquiry) -> Result<Enquiry, StoreError> {
+        down()
+    }
+    async fn enquiry_for_call(&self, _: &str) -> Result<Option<Enquiry>, StoreError> {
+        down()
+    }
+    async fn list_enquiries(&self) -> Result<Vec<Enquiry>, StoreError> {
+        down()
+    }
+    async fn queue_joined(&self, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
+        down()
+    }
+    async fn queue_left(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<i64>,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        down()
+    }
+    async fn answered_since(&self, _: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+        down()
+    }
+    async fn call_ended(&self, _: &CallEnd) -> Result<(), StoreError> {
+        down()
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        down()
+    }
+}
+
+#[tokio::test]
+async fn database_down_still_gives_the_caller_guidance_not_an_error() {
+    let config = Config::from_pairs(&[
+        ("HELPLINE_LISTEN", "127.0.0.1:0"),
+        ("TWILIO_AUTH_TOKEN", support::TOKEN),
+        ("HELPLINE_PUBLIC_URL", PUBLIC),
+    ])
+    .unwrap();
+    let clock = FixedClock::new(support::at("2026-11-24T10:00:00Z"));
+    let app = App::build_with_store(&config, Arc::new(clock), Arc::new(DownStore), false)
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    for path in ["/twilio/voice", "/twilio/step/main_menu?seq=1&attempt=0"] {
+        let url = format!("{PUBLIC}{path}");
+        let params = vec![
+            (
+                "CallSid".to_string(),
+                "CA00000000000000000000000000000001".to_string(),
+            ),
+            ("From".to_string(), "+447700900123".to_string()),
+            ("Digits".to_string(), "2".to_string()),
+        ];
+        let resp = reqwest::Client::new()
+            .post(format!("http://{addr}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", sign(&url, &params))
+            .body(form_body(&params))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            200,
+            "{path}: Twilio must get valid TwiML, not an error"
+        );
+        let body = resp.text().await.unwrap();
+        let doc = roxmltree::Document::parse(&body).expect("well-formed");
+        let said: String = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("Say"))
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(
+            said.contains("something has gone wrong on our side"),
+            "{said}"
+        );
+        assert!(said.contains("0 3 0 0, 1 2 3, 2 0 4 0"), "{said}");
+        assert!(doc.descendants().any(|n| n.has_tag_name("Hangup")));
+    }
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_an_auth_token() {
+    let config = Config::from_pairs(&[
+        ("HELPLINE_LISTEN", "127.0.0.1:0"),
+        ("DATABASE_URL", "sqlite::memory:"),
+    ])
+    .unwrap();
+    let clock = Arc::new(FixedClock::new(support::at("2026-11-24T10:00:00Z")));
+    let err = App::build(&config, clock.clone(), false)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("TWILIO_AUTH_TOKEN is not set"),
+        "{err}"
+    );
+    assert!(
+        App::build(&config, clock, true).await.is_ok(),
+        "--insecure-dev allows it"
+    );
+}
