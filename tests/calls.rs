@@ -365,6 +365,57 @@ async fn status_callback_records_the_end_and_queue_hang_ups() {
     let mut call = app.call_from("+447700900123").await;
     call.press("0").await;
     call.hang_up(95).await;
-    // The store keeps it; statistics read it later. A second callback changes nothing.
-    call.hang_up(95).await;
+    let rec = app
+        .store
+        .call(&call.sid)
+        .await
+        .unwrap()
+        .expect("call recorded");
+    assert_eq!(rec.caller.as_deref(), Some("+447700900123"));
+    assert!(rec.in_hours);
+    assert!(!rec.simulated);
+    assert_eq!(rec.final_status.as_deref(), Some("completed"));
+    assert_eq!(rec.duration_seconds, Some(95));
+    assert!(rec.ended_at.is_some());
+    assert!(rec.queue_joined_at.is_some());
+    assert!(rec.hung_up_in_queue, "joined the queue and never left it");
+
+    // A caller who was answered did not hang up in the queue.
+    let mut answered = app.call_from("+447700900124").await;
+    answered.press("0").await;
+    answered.queue_result("bridged", 30).await;
+    answered.hang_up(300).await;
+    let rec = app.store.call(&answered.sid).await.unwrap().unwrap();
+    assert!(!rec.hung_up_in_queue);
+    assert_eq!(
+        (rec.queue_result.as_deref(), rec.queue_wait_seconds),
+        (Some("bridged"), Some(30))
+    );
+}
+
+#[tokio::test]
+async fn out_of_hours_calls_are_marked_and_steps_recorded_once() {
+    let app = spawn_app(SATURDAY).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("9").await;
+    call.press("3").await;
+    // Twilio retries the last webhook twice: no extra steps.
+    let first = call.last_twiml.clone();
+    assert_eq!(call.retry_last().await, first);
+    assert_eq!(call.retry_last().await, first);
+    let rec = app.store.call(&call.sid).await.unwrap().unwrap();
+    assert!(!rec.in_hours);
+    let steps = app.store.steps(&call.sid).await.unwrap();
+    let summary: Vec<_> = steps
+        .iter()
+        .map(|s| (s.seq, s.node.as_str(), s.input.as_str(), s.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (0, "welcome", "start", "start-closed"),
+            (1, "main_menu", "dtmf", "invalid"),
+            (2, "main_menu", "dtmf", "option-3"),
+        ]
+    );
 }

@@ -11,7 +11,7 @@ use helpline::clock::FixedClock;
 use helpline::config::Config;
 use helpline::enquiries::{Enquiry, NewEnquiry};
 use helpline::flows::{Answer, Answers};
-use helpline::store::{CallEnd, NewCall, NewStep, Store, StoreError};
+use helpline::store::{CallEnd, CallRecord, NewCall, NewStep, StepRecord, Store, StoreError};
 use support::{form_body, sign, PUBLIC};
 
 /// A database that is down.
@@ -61,6 +61,12 @@ impl Store for DownStore {
         down()
     }
     async fn call_ended(&self, _: &CallEnd) -> Result<(), StoreError> {
+        down()
+    }
+    async fn call(&self, _: &str) -> Result<Option<CallRecord>, StoreError> {
+        down()
+    }
+    async fn steps(&self, _: &str) -> Result<Vec<StepRecord>, StoreError> {
         down()
     }
     async fn ping(&self) -> Result<(), StoreError> {

@@ -57,6 +57,32 @@ pub struct CallEnd {
     pub at: DateTime<Utc>,
 }
 
+/// A call as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    pub call_sid: String,
+    pub caller: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub in_hours: bool,
+    pub simulated: bool,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<i64>,
+    pub final_status: Option<String>,
+    pub queue_joined_at: Option<DateTime<Utc>>,
+    pub queue_result: Option<String>,
+    pub queue_wait_seconds: Option<i64>,
+    pub hung_up_in_queue: bool,
+}
+
+/// A step as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    pub seq: u32,
+    pub node: String,
+    pub input: String,
+    pub outcome: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a new call; a second call with the same SID changes nothing.
@@ -82,6 +108,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Queue waits of callers answered since `since` (for an honest wait estimate).
     async fn answered_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError>;
     async fn call_ended(&self, end: &CallEnd) -> Result<(), StoreError>;
+    async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError>;
+    /// The call's steps in order.
+    async fn steps(&self, call_sid: &str) -> Result<Vec<StepRecord>, StoreError>;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -10,7 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 
-use super::{CallEnd, NewCall, NewStep, Store, StoreError};
+use super::{CallEnd, CallRecord, NewCall, NewStep, StepRecord, Store, StoreError};
 use crate::enquiries::{Enquiry, NewEnquiry, Recording, Reference};
 use crate::flows::{Answer, Answers};
 use crate::phone::UkNumber;
@@ -299,6 +299,50 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT call_sid, caller, started_at, in_hours, simulated, ended_at, duration_seconds, final_status, \
+             queue_joined_at, queue_result, queue_wait_seconds, hung_up_in_queue FROM calls WHERE call_sid = ?",
+        )
+        .bind(call_sid)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(CallRecord {
+            call_sid: r.try_get("call_sid")?,
+            caller: r.try_get("caller")?,
+            started_at: r.try_get("started_at")?,
+            in_hours: r.try_get("in_hours")?,
+            simulated: r.try_get("simulated")?,
+            ended_at: r.try_get("ended_at")?,
+            duration_seconds: r.try_get("duration_seconds")?,
+            final_status: r.try_get("final_status")?,
+            queue_joined_at: r.try_get("queue_joined_at")?,
+            queue_result: r.try_get("queue_result")?,
+            queue_wait_seconds: r.try_get("queue_wait_seconds")?,
+            hung_up_in_queue: r.try_get("hung_up_in_queue")?,
+        }))
+    }
+
+    async fn steps(&self, call_sid: &str) -> Result<Vec<StepRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, node, input, outcome FROM call_steps WHERE call_sid = ? ORDER BY seq",
+        )
+        .bind(call_sid)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StepRecord {
+                    seq: r.try_get("seq")?,
+                    node: r.try_get("node")?,
+                    input: r.try_get("input")?,
+                    outcome: r.try_get("outcome")?,
+                })
+            })
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

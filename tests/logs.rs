@@ -1,0 +1,71 @@
+//! No phone number, keyed digits, speech or recording reference ever reaches the logs,
+//! even at the most verbose level.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use support::spawn_app;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_whole_callback_request_logs_no_personal_data() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .init();
+
+    let app = spawn_app("2026-11-24T10:00:00Z").await;
+    let mut call = app.call_from("+447700900123").await;
+    call.say("I am worried my son's records were taken").await;
+    call.press("2").await; // another number
+    call.press("07700900456#").await;
+    call.say("alder hey please").await;
+    call.press("2").await;
+    call.leave_message(30).await;
+    call.hang_up(200).await;
+    assert_eq!(
+        app.store.list_enquiries().await.unwrap()[0].callback_number,
+        "+447700900456"
+    );
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains(&call.sid),
+        "the logs were captured and name the call SID"
+    );
+    assert!(logs.contains("enquiry stored"), "{logs}");
+    for secret in [
+        "7700900123",
+        "7700900456",
+        "7700 900",
+        "son's records",
+        "alder hey please",
+        "RE0123",
+        "Recordings",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "`{secret}` leaked into the logs:\n{logs}"
+        );
+    }
+}
