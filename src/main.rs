@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use helpline::cli::{self, Cli, Command};
-use helpline::config::LogFormat;
+use helpline::config::{Config, LogFormat};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -13,14 +13,10 @@ async fn main() -> ExitCode {
     } else {
         "warn"
     };
-    let json = std::env::var("HELPLINE_LOG_FORMAT").is_ok_and(|f| f == "json");
-    helpline::logging::init(
-        default_level,
-        if json {
-            LogFormat::Json
-        } else {
-            LogFormat::Text
-        },
-    );
+    // A configuration error is reported by the command itself; logging just falls back to text.
+    let format = Config::from_env(cli.config.as_deref())
+        .map(|c| c.log_format)
+        .unwrap_or(LogFormat::Text);
+    helpline::logging::init(default_level, format);
     cli::run(cli).await
 }

@@ -180,3 +180,33 @@ fn serve_refuses_an_invalid_flow_naming_file_and_node() {
     assert!(err.contains("broken.toml"), "{err}");
     assert!(err.contains("missing field"), "{err}");
 }
+
+#[test]
+fn simulate_is_interactive_without_inputs() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helpline"))
+        .args(["simulate", "--at", "2026-11-24T10:00:00Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"4\nsay:can I speak to someone\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("> "), "prompts for input: {out}");
+    assert!(
+        out.contains("Hospital services are running as normal. Please keep coming"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Putting you through to an adviser"),
+        "speech reached option 0: {out}"
+    );
+    assert!(out.contains("[end of input: the caller hangs up]"), "{out}");
+}

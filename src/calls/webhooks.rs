@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::twiml::{self, Urls};
 use super::{CallInfo, Calls, Reply};
 use crate::enquiries::Recording;
-use crate::flows::Input;
+use crate::flows::{engine, Input};
 use crate::twilio::extract::{VerifiedForm, WebhookAuth};
 use crate::twilio::form::WebhookForm;
 use crate::twilio::twiml::{into_http, Voice};
@@ -172,12 +172,8 @@ async fn queue_choice(
     Path(node): Path<String>,
     CallRequest { call, form }: CallRequest,
 ) -> Response {
-    let leave_key = s.calls.flow.node(&node).and_then(|n| match &n.kind {
-        crate::flows::NodeKind::Queue { leave_key, .. } => Some(*leave_key),
-        _ => None,
-    });
     let pressed = form.get("Digits").and_then(|d| d.chars().next());
-    if pressed.is_some() && pressed == leave_key {
+    if pressed.is_some() && pressed == engine::queue_leave_key(&s.calls.flow, &node) {
         tracing::info!(call_sid = %call.call_sid, node, "caller chose a call back instead of waiting");
         return into_http(&twiml::leave_queue(), &s.voice);
     }

@@ -377,6 +377,14 @@ pub fn queue_waiting(
     Some((says, *leave_key))
 }
 
+/// The key that takes a waiting caller out of the queue at `node` (None if not a queue).
+pub fn queue_leave_key(flow: &Flow, node: &str) -> Option<char> {
+    match &flow.node(node)?.kind {
+        NodeKind::Queue { leave_key, .. } => Some(*leave_key),
+        _ => None,
+    }
+}
+
 /// The apology for a failure inside the service: valid speech, essential guidance, goodbye.
 pub fn apology(flow: &Flow, ctx: &Context) -> Turn {
     Turn {
