@@ -8,6 +8,8 @@ mod calendar;
 pub mod speech;
 
 #[cfg(test)]
+mod closures_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
@@ -40,6 +42,10 @@ pub enum Reason {
     AfterClosing,
     /// A weekday the schedule does not open.
     NotAWorkingDay,
+    /// A closure (planned, or the emergency switch) is in force; `reason` is what callers hear.
+    Closure {
+        reason: String,
+    },
 }
 
 impl Reason {
@@ -52,6 +58,33 @@ impl Reason {
             Reason::BeforeOpening => "before opening time".to_owned(),
             Reason::AfterClosing => "after closing time".to_owned(),
             Reason::NotAWorkingDay => "not a working day".to_owned(),
+            Reason::Closure { reason } => format!("closure: {reason}"),
+        }
+    }
+
+    /// A sentence for callers saying why the line is closed ("The line is closed today for
+    /// the Christmas Day bank holiday."); a closure's own reason is used as written.
+    pub fn spoken(&self) -> String {
+        match self {
+            Reason::Open => "The line is open.".to_owned(),
+            Reason::Weekend => "The line is closed at weekends.".to_owned(),
+            Reason::BankHoliday { title } if title.to_lowercase().contains("bank holiday") => {
+                format!("The line is closed today for the {title}.")
+            }
+            Reason::BankHoliday { title } => {
+                format!("The line is closed today for the {title} bank holiday.")
+            }
+            Reason::BeforeOpening => "The line is not open yet today.".to_owned(),
+            Reason::AfterClosing => "The line has closed for today.".to_owned(),
+            Reason::NotAWorkingDay => "The line is closed today.".to_owned(),
+            Reason::Closure { reason } => {
+                let reason = reason.trim();
+                if reason.ends_with(['.', '!', '?']) {
+                    reason.to_owned()
+                } else {
+                    format!("{reason}.")
+                }
+            }
         }
     }
 }
@@ -82,6 +115,53 @@ pub enum HoursError {
         open: NaiveTime,
         close: NaiveTime,
     },
+}
+
+/// Whether an exception to the weekly schedule closes or opens the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClosureKind {
+    /// The line is closed (a planned closure, or the emergency switch "closed now until …").
+    Closed,
+    /// A special opening outside the usual hours (e.g. a Saturday after a new announcement).
+    Open,
+}
+
+impl ClosureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosureKind::Closed => "closed",
+            ClosureKind::Open => "open",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "closed" => Some(ClosureKind::Closed),
+            "open" => Some(ClosureKind::Open),
+            _ => None,
+        }
+    }
+}
+
+/// An exception to the weekly schedule over `[from, until)`.
+///
+/// Precedence: a closure beats everything (a special opening, a regular session); a
+/// special opening opens the line even on a weekend or bank holiday.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closure {
+    pub id: i64,
+    pub kind: ClosureKind,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// What callers hear for a closure ("The line is closed today for staff training");
+    /// a note for staff on a special opening.
+    pub reason: String,
+}
+
+impl Closure {
+    pub fn covers(&self, at: DateTime<Utc>) -> bool {
+        self.from <= at && at < self.until
+    }
 }
 
 /// Opening and closing wall-clock times (London) for each day of the week.
@@ -149,41 +229,86 @@ const WEEK: [Weekday; 7] = [
     Weekday::Sun,
 ];
 
-/// The weekly schedule combined with the bank-holiday calendar.
+/// The weekly schedule combined with the bank-holiday calendar, closures and special openings.
 #[derive(Debug, Clone)]
 pub struct OpeningHours {
     schedule: WeeklySchedule,
     holidays: Arc<BankHolidays>,
+    /// Closures and special openings, in no particular order.
+    closures: Arc<Vec<Closure>>,
 }
 
 impl OpeningHours {
     pub fn new(schedule: WeeklySchedule, holidays: Arc<BankHolidays>) -> Self {
-        Self { schedule, holidays }
+        Self {
+            schedule,
+            holidays,
+            closures: Arc::new(Vec::new()),
+        }
+    }
+
+    /// The same hours with these closures and special openings.
+    pub fn with_closures(mut self, closures: Vec<Closure>) -> Self {
+        self.closures = Arc::new(closures);
+        self
+    }
+
+    pub fn closures(&self) -> &[Closure] {
+        &self.closures
+    }
+
+    fn closure_at(&self, at: DateTime<Utc>) -> Option<&Closure> {
+        self.closures
+            .iter()
+            .filter(|c| c.kind == ClosureKind::Closed && c.covers(at))
+            .min_by_key(|c| (c.from, c.id))
+    }
+
+    fn special_opening_at(&self, at: DateTime<Utc>) -> bool {
+        self.closures
+            .iter()
+            .any(|c| c.kind == ClosureKind::Open && c.covers(at))
+    }
+
+    fn in_regular_session(&self, at: DateTime<Utc>) -> bool {
+        let date = at.with_timezone(&LONDON).date_naive();
+        self.session(date)
+            .is_some_and(|(opens, closes)| opens <= at && at < closes)
     }
 
     /// Open/closed, why, and the relevant next transition.
     ///
-    /// Open iff the London date is a working day and `opening <= at < closing`, where both are
-    /// that date's wall-clock times resolved to instants (identical to comparing local times,
-    /// except on the rare clock-change night where a local time is skipped or repeated).
+    /// Open iff no closure covers the instant, and either a special opening covers it or the
+    /// London date is a working day with `opening <= at < closing` (wall-clock times resolved
+    /// to instants on that date).
     pub fn status(&self, at: DateTime<Utc>) -> Status {
+        if let Some(closure) = self.closure_at(at) {
+            return Status {
+                open: false,
+                reason: Reason::Closure {
+                    reason: closure.reason.clone(),
+                },
+                next_open: self.next_open(at),
+                closes_at: None,
+            };
+        }
+        if self.special_opening_at(at) || self.in_regular_session(at) {
+            return Status {
+                open: true,
+                reason: Reason::Open,
+                next_open: None,
+                closes_at: self.next_close(at),
+            };
+        }
         let date = at.with_timezone(&LONDON).date_naive();
         let weekday = date.weekday();
         let reason = if let Some(title) = self.holidays.title_on(date) {
             Reason::BankHoliday {
                 title: title.to_owned(),
             }
-        } else if let Some((open, close)) = self.schedule.hours_on(weekday) {
-            match (local_instant(date, open), local_instant(date, close)) {
-                (Some(opens), Some(closes)) if opens <= at && at < closes => {
-                    return Status {
-                        open: true,
-                        reason: Reason::Open,
-                        next_open: None,
-                        closes_at: Some(closes),
-                    };
-                }
-                (Some(opens), _) if at < opens => Reason::BeforeOpening,
+        } else if let Some((open, _)) = self.schedule.hours_on(weekday) {
+            match local_instant(date, open) {
+                Some(opens) if at < opens => Reason::BeforeOpening,
                 _ => Reason::AfterClosing,
             }
         } else if matches!(weekday, Weekday::Sat | Weekday::Sun) {
@@ -200,27 +325,77 @@ impl OpeningHours {
     }
 
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {
-        let date = at.with_timezone(&LONDON).date_naive();
-        self.session(date)
-            .is_some_and(|(opens, closes)| opens <= at && at < closes)
+        self.closure_at(at).is_none()
+            && (self.special_opening_at(at) || self.in_regular_session(at))
     }
 
     /// The first opening instant strictly after `at`. When closed that is the next opening;
-    /// when open it is the start of the session after the current one. `None` only if nothing
-    /// opens within [`SEARCH_DAYS`] (e.g. a schedule with no open days).
+    /// when open it is the start of the next opening after the current one closes. `None` only
+    /// if nothing opens within [`SEARCH_DAYS`] (e.g. a schedule with no open days).
     pub fn next_open(&self, at: DateTime<Utc>) -> Option<DateTime<Tz>> {
-        let today = at.with_timezone(&LONDON).date_naive();
-        today
-            .iter_days()
-            .take(SEARCH_DAYS)
-            .filter_map(|date| self.session(date))
-            .map(|(opens, _)| opens)
-            .find(|opens| *opens > at)
+        let from = if self.is_open(at) {
+            self.next_close(at)?.with_timezone(&Utc)
+        } else {
+            at
+        };
+        self.first_change_within(from, true, SEARCH_DAYS)
     }
 
-    /// The schedule opens on that weekday and it is not a bank holiday.
+    /// When open: the instant the line next closes. `None` when closed, or if it stays open
+    /// for all of [`SEARCH_DAYS`].
+    pub fn next_close(&self, at: DateTime<Utc>) -> Option<DateTime<Tz>> {
+        if !self.is_open(at) {
+            return None;
+        }
+        self.first_change_within(at, false, SEARCH_DAYS)
+    }
+
+    /// The first instant after `at` at which the line is open (`to_open`) or closed
+    /// (`!to_open`). Openness only changes at a session's start or end, or at an exception's
+    /// start or end, so those instants are the only candidates; they are examined one London
+    /// date at a time, for at most `days` dates.
+    fn first_change_within(
+        &self,
+        at: DateTime<Utc>,
+        to_open: bool,
+        days: usize,
+    ) -> Option<DateTime<Tz>> {
+        let today = at.with_timezone(&LONDON).date_naive();
+        for date in today.iter_days().take(days) {
+            let mut candidates: Vec<DateTime<Utc>> = Vec::new();
+            if let Some((opens, closes)) = self.session(date) {
+                candidates.push(opens.with_timezone(&Utc));
+                candidates.push(closes.with_timezone(&Utc));
+            }
+            for c in self.closures.iter() {
+                for edge in [c.from, c.until] {
+                    if edge.with_timezone(&LONDON).date_naive() == date {
+                        candidates.push(edge);
+                    }
+                }
+            }
+            candidates.sort_unstable();
+            if let Some(found) = candidates
+                .into_iter()
+                .find(|c| *c > at && self.is_open(*c) == to_open)
+            {
+                return Some(found.with_timezone(&LONDON));
+            }
+        }
+        None
+    }
+
+    /// A working day is a London date on which the line is open at some moment: a scheduled
+    /// day that is not a bank holiday and not closed for its whole session, or a day with a
+    /// special opening.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
-        self.schedule.hours_on(date.weekday()).is_some() && self.holidays.title_on(date).is_none()
+        let Some(start) = local_instant(date, NaiveTime::MIN).map(|t| t.with_timezone(&Utc)) else {
+            return false;
+        };
+        self.is_open(start)
+            || self
+                .first_change_within(start, true, 1)
+                .is_some_and(|t| t.date_naive() == date)
     }
 
     /// The `n`-th working day strictly after `date` (`n = 0` returns `date`).
