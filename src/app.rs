@@ -12,7 +12,8 @@ use crate::calls::Calls;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::flows::{self, Flow, FlowError};
-use crate::hours::{BankHolidays, CalendarError, OpeningHours, WeeklySchedule};
+use crate::hours::feed::{Feed, FeedConfig, FeedError};
+use crate::hours::live::{freshness_warning, LiveHours, LoadError};
 use crate::store::{self, Store, StoreError};
 use crate::twilio::extract::WebhookAuth;
 use crate::twilio::twiml::Voice;
@@ -25,8 +26,10 @@ pub enum AppError {
     Flow(#[from] FlowError),
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
-    #[error("the bank-holiday calendar cannot be loaded: {0}")]
-    Calendar(#[from] CalendarError),
+    #[error("the opening hours cannot be loaded: {0}")]
+    Hours(#[from] LoadError),
+    #[error("the bank-holiday feed client cannot be set up: {0}")]
+    Feed(#[from] FeedError),
     #[error(
         "cannot listen on {addr}: {source}\n    fix: choose a free address with HELPLINE_LISTEN"
     )]
@@ -54,16 +57,24 @@ pub fn load_flow(config: &Config) -> Result<Flow, FlowError> {
     }
 }
 
-/// Opening hours from the embedded bank-holiday calendar and the default week.
-pub fn opening_hours() -> Result<OpeningHours, CalendarError> {
-    Ok(OpeningHours::new(
-        WeeklySchedule::default(),
-        Arc::new(BankHolidays::embedded()?),
-    ))
+/// The opening hours in force: the configured week, the stored (else embedded) bank
+/// holidays and the closures in the database.
+pub async fn live_hours(config: &Config, store: &dyn Store) -> Result<LiveHours, AppError> {
+    Ok(LiveHours::load(config.schedule.clone(), config.division, store).await?)
+}
+
+/// The GOV.UK feed client, unless refreshing is switched off.
+pub fn feed(config: &Config) -> Result<Option<Feed>, AppError> {
+    config
+        .bank_holidays_url
+        .as_ref()
+        .map(|url| Feed::new(FeedConfig::new(url.clone(), config.division)))
+        .transpose()
+        .map_err(AppError::from)
 }
 
 /// The call service over an already-open store.
-pub fn calls(
+pub async fn calls(
     config: &Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -71,9 +82,10 @@ pub fn calls(
 ) -> Result<Calls, AppError> {
     let flow = load_flow(config)?;
     tracing::info!(source = %flow.source, nodes = flow.nodes.len(), "call flow loaded");
+    let hours = live_hours(config, store.as_ref()).await?;
     Ok(Calls {
         flow: Arc::new(flow),
-        hours: Arc::new(opening_hours()?),
+        hours: Arc::new(hours),
         store,
         clock,
         simulated,
@@ -84,6 +96,19 @@ pub fn calls(
 pub struct App {
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    /// Background work (the daily bank-holiday refresh), stopped with the server.
+    background: Background,
+}
+
+/// Background tasks that stop when dropped: with the server, or with an App never run.
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 impl App {
@@ -114,9 +139,18 @@ impl App {
             }
             tracing::warn!("INSECURE development mode: Twilio signatures are NOT checked; never expose this to a network");
         }
-        let calls = calls(config, store, clock, false)?;
+        let calls = calls(config, store.clone(), clock.clone(), false).await?;
+        let hours = calls.hours.clone();
+        if let Some(w) = freshness_warning(hours.get().holidays(), clock.now()) {
+            tracing::warn!("{w}");
+        }
+        let calls = Arc::new(calls);
+        let ops = crate::ops::OpsState {
+            calls: calls.clone(),
+            metrics: Arc::new(crate::ops::Metrics::default()),
+        };
         let state = WebhookState {
-            calls: Arc::new(calls),
+            calls,
             auth: WebhookAuth::new(config.twilio_auth_token.clone(), &config.public_url),
             voice: Voice {
                 voice: config.voice.clone(),
@@ -131,9 +165,20 @@ impl App {
                 addr: config.listen,
                 source,
             })?;
+        // The first refresh runs in the background: startup and calls never wait for the network.
+        let background = match feed(config)? {
+            Some(feed) => vec![crate::hours::refresh::spawn_daily(
+                feed, store, hours, clock,
+            )],
+            None => {
+                tracing::info!("bank-holiday refresh is off (HELPLINE_BANK_HOLIDAYS_URL=off)");
+                vec![]
+            }
+        };
         Ok(Self {
             listener,
-            router: crate::http::router(state),
+            router: crate::http::router(state, ops),
+            background: Background(background),
         })
     }
 
@@ -146,9 +191,16 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
-        axum::serve(self.listener, self.router)
+        let Self {
+            listener,
+            router,
+            background,
+        } = self;
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(AppError::Serve)
+            .await;
+        // Stop the background refresh with the server.
+        drop(background);
+        served.map_err(AppError::Serve)
     }
 }

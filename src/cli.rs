@@ -12,7 +12,11 @@ use serde::Serialize;
 use crate::app::{self, App};
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::config::Config;
-use crate::hours::LONDON;
+use crate::hours::live::freshness_warning;
+use crate::hours::refresh::Outcome;
+use crate::hours::{division_key, Closure, ClosureKind, LONDON};
+use crate::store::NewClosure;
+use chrono::Datelike;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -73,6 +77,65 @@ pub enum Command {
         #[command(subcommand)]
         command: EnquiriesCommand,
     },
+    /// The bank-holiday calendar (GOV.UK feed, stored copy, embedded snapshot).
+    Holidays {
+        #[command(subcommand)]
+        command: HolidaysCommand,
+    },
+    /// Closures and special openings (stored in DATABASE_URL; every instance applies them at once).
+    Closures {
+        #[command(subcommand)]
+        command: ClosuresCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HolidaysCommand {
+    /// Fetch the feed now (HELPLINE_BANK_HOLIDAYS_URL) and print what changed.
+    Refresh,
+    /// The bank holidays in force: dates, titles and where they came from.
+    List {
+        /// Only this year.
+        #[arg(long)]
+        year: Option<i32>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClosuresCommand {
+    /// Close the line from --from (default: now, the emergency switch) until --until; callers hear --reason.
+    Add {
+        /// RFC 3339; default now.
+        #[arg(long, value_parser = parse_instant)]
+        from: Option<DateTime<Utc>>,
+        /// RFC 3339.
+        #[arg(long, value_parser = parse_instant)]
+        until: DateTime<Utc>,
+        /// What callers hear, e.g. "The line is closed today for staff training".
+        #[arg(long)]
+        reason: String,
+    },
+    /// A special opening outside the usual hours (opens even on a weekend or bank holiday).
+    Open {
+        #[arg(long, value_parser = parse_instant)]
+        from: DateTime<Utc>,
+        #[arg(long, value_parser = parse_instant)]
+        until: DateTime<Utc>,
+        /// A note for staff, e.g. "Open after the new announcement".
+        #[arg(long)]
+        reason: String,
+    },
+    /// Closures and special openings that have not ended (all with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a closure or special opening by its id.
+    Remove { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,8 +194,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Hours { at, json } => {
+            let config = config()?;
             let at = at.unwrap_or_else(|| SystemClock.now());
-            let hours = app::opening_hours()?;
+            let store = crate::store::connect(&config.database_url).await?;
+            let hours = app::live_hours(&config, store.as_ref()).await?.get();
             let status = hours.status(at);
             let next = status.next_open.map(|t| t.to_rfc3339());
             if json {
@@ -147,10 +212,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 if status.open {
                     let closes = status
                         .closes_at
-                        .map(|t| t.format("%H:%M %Z").to_string())
+                        .map(|t| t.format("%A %H:%M %Z").to_string())
                         .unwrap_or_default();
                     println!(
-                        "{local}: OPEN ({}); closes at {closes}",
+                        "{local}: OPEN ({}); closes {closes}",
                         status.reason.describe()
                     );
                 } else {
@@ -195,8 +260,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let store =
                 crate::store::connect(database.as_deref().unwrap_or("sqlite::memory:")).await?;
             let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(at));
-            let calls = app::calls(&config, store, clock, true)?;
-            let status = calls.hours.status(at);
+            let calls = app::calls(&config, store, clock, true).await?;
+            let status = calls.hours.get().status(at);
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
@@ -210,6 +275,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             crate::simulate::run(&calls, from, inputs, &mut stdin, &mut out).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Holidays { command } => holidays(config()?, command).await,
+        Command::Closures { command } => closures(config()?, command).await,
         Command::Enquiries {
             command: EnquiriesCommand::List { json },
         } => {
@@ -241,6 +308,204 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn holidays(
+    config: Config,
+    command: HolidaysCommand,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let store = crate::store::connect(&config.database_url).await?;
+    let live = app::live_hours(&config, store.as_ref()).await?;
+    match command {
+        HolidaysCommand::Refresh => {
+            let Some(feed) = app::feed(&config)? else {
+                eprintln!("error: bank-holiday refresh is off (HELPLINE_BANK_HOLIDAYS_URL=off)");
+                return Ok(ExitCode::FAILURE);
+            };
+            println!("fetching {}", feed.config().url);
+            match crate::hours::refresh::refresh(&feed, store.as_ref(), &live, SystemClock.now())
+                .await
+            {
+                Ok(Outcome::NotModified) => {
+                    println!("not modified since the last fetch: the stored calendar is current")
+                }
+                Ok(Outcome::Unchanged) => println!("fetched: no change to the bank holidays"),
+                Ok(Outcome::Updated(diff)) => println!("fetched and stored; changes:\n{diff}"),
+                Err(e) => {
+                    eprintln!("error: {e}\nthe calendar in force is unchanged");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            if let Some(w) = freshness_warning(live.get().holidays(), SystemClock.now()) {
+                eprintln!("warning: {w}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        HolidaysCommand::List { year, json } => {
+            let hours = live.get();
+            let holidays = hours.holidays();
+            let stored = store.stored_calendar(division_key(live.division())).await?;
+            let fetched_at = stored.as_ref().map(|s| s.fetched_at.to_rfc3339());
+            let list: Vec<HolidayJson> = holidays
+                .iter()
+                .filter(|(d, _)| year.is_none_or(|y| d.year() == y))
+                .map(|(date, title)| HolidayJson {
+                    date: date.to_string(),
+                    title: title.to_string(),
+                })
+                .collect();
+            if json {
+                let out = HolidaysJson {
+                    division: division_key(live.division()).to_string(),
+                    source: holidays.source().to_string(),
+                    fetched_at,
+                    holidays: list,
+                };
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!(
+                    "{} bank holidays from {}{}",
+                    live.division(),
+                    holidays.source(),
+                    fetched_at
+                        .map(|t| format!(" (fetched {t})"))
+                        .unwrap_or_default()
+                );
+                for h in list {
+                    println!("{}  {}", h.date, h.title);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn closures(
+    config: Config,
+    command: ClosuresCommand,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let store = crate::store::connect(&config.database_url).await?;
+    let now = SystemClock.now();
+    let add = |kind: ClosureKind,
+               from: DateTime<Utc>,
+               until: DateTime<Utc>,
+               reason: String|
+     -> Result<NewClosure, String> {
+        let reason = reason.trim().to_string();
+        if until <= now {
+            return Err("--until is in the past: nothing would change".into());
+        }
+        if until <= from {
+            return Err("--until must be after --from".into());
+        }
+        if reason.is_empty() || reason.chars().count() > 300 {
+            return Err("--reason must be 1 to 300 characters (callers hear it)".into());
+        }
+        Ok(NewClosure {
+            kind,
+            from,
+            until,
+            reason,
+            created_at: now,
+        })
+    };
+    let new = match command {
+        ClosuresCommand::Add {
+            from,
+            until,
+            reason,
+        } => add(ClosureKind::Closed, from.unwrap_or(now), until, reason),
+        ClosuresCommand::Open {
+            from,
+            until,
+            reason,
+        } => add(ClosureKind::Open, from, until, reason),
+        ClosuresCommand::List { all, json } => {
+            let list: Vec<ClosureJson> = store
+                .list_closures()
+                .await?
+                .into_iter()
+                .filter(|c| all || c.until > now)
+                .map(ClosureJson::from)
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!(
+                    "no closures or special openings{}",
+                    if all { "" } else { " to come" }
+                );
+            } else {
+                for c in list {
+                    println!(
+                        "{:>4}  {:<6}  {} → {}  {}",
+                        c.id, c.kind, c.from, c.until, c.reason
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        ClosuresCommand::Remove { id } => {
+            return Ok(if store.remove_closure(id).await? {
+                println!("removed {id}");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("error: there is no closure or special opening {id} (see `helpline closures list --all`)");
+                ExitCode::FAILURE
+            });
+        }
+    };
+    match new {
+        Ok(new) => {
+            let c = store.add_closure(&new).await?;
+            let j = ClosureJson::from(c);
+            println!(
+                "added {} {}: {} → {}: {}",
+                j.kind, j.id, j.from, j.until, j.reason
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct HolidayJson {
+    date: String,
+    title: String,
+}
+
+#[derive(Debug, Serialize)]
+struct HolidaysJson {
+    division: String,
+    source: String,
+    fetched_at: Option<String>,
+    holidays: Vec<HolidayJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct ClosureJson {
+    id: i64,
+    kind: &'static str,
+    /// Europe/London RFC 3339.
+    from: String,
+    until: String,
+    reason: String,
+}
+
+impl From<Closure> for ClosureJson {
+    fn from(c: Closure) -> Self {
+        Self {
+            id: c.id,
+            kind: c.kind.as_str(),
+            from: c.from.with_timezone(&LONDON).to_rfc3339(),
+            until: c.until.with_timezone(&LONDON).to_rfc3339(),
+            reason: c.reason,
         }
     }
 }

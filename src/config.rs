@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::hours::{division_key, parse_division, Division, WeeklySchedule};
+
 /// Voices that speak British English on Twilio (`<Say voice=…>` with `language="en-GB"`).
 /// An invalid voice/language pair makes every `<Say>` fail, so the pair is checked at startup.
 const POLLY_EN_GB: &[&str] = &[
@@ -62,6 +64,9 @@ struct FileConfig {
     call_flows: Option<PathBuf>,
     hold_music_url: Option<String>,
     log_format: Option<String>,
+    schedule: Option<String>,
+    bank_holidays_url: Option<String>,
+    bank_holidays_division: Option<String>,
     twilio_account_sid: Option<String>,
     twilio_auth_token: Option<String>,
     twilio_auth_token_file: Option<PathBuf>,
@@ -87,6 +92,11 @@ pub struct Config {
     /// Played to callers waiting for an adviser; empty for none.
     pub hold_music_url: String,
     pub log_format: LogFormat,
+    /// The usual weekly opening hours (Europe/London).
+    pub schedule: WeeklySchedule,
+    /// Where bank holidays are refreshed from; `None` when refreshing is off.
+    pub bank_holidays_url: Option<String>,
+    pub division: Division,
     pub twilio_account_sid: Option<String>,
     /// `None` only in development mode (`serve --insecure-dev`): signatures are then not checked.
     pub twilio_auth_token: Option<SecretString>,
@@ -186,6 +196,49 @@ impl Config {
                 ))
             }
         };
+        let schedule = match pick("HELPLINE_SCHEDULE", "schedule", fc.schedule) {
+            None => WeeklySchedule::default(),
+            Some((place, spec)) => WeeklySchedule::parse(&spec).map_err(|e| {
+                err(
+                    place,
+                    e.to_string(),
+                    "write it as `Mon-Fri 09:00-16:00`, segments separated by `;`",
+                )
+            })?,
+        };
+        let bank_holidays_url = match pick(
+            "HELPLINE_BANK_HOLIDAYS_URL",
+            "bank_holidays_url",
+            fc.bank_holidays_url,
+        ) {
+            None => Some(crate::hours::feed::DEFAULT_URL.to_string()),
+            Some((_, off)) if off == "off" => None,
+            Some((_, url)) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url)
+            }
+            Some((place, url)) => return Err(err(
+                place,
+                format!("`{url}` is not an http(s) URL"),
+                "use the GOV.UK feed URL, or `off` to use only the stored and embedded calendars",
+            )),
+        };
+        let division = match pick(
+            "HELPLINE_BANK_HOLIDAYS_DIVISION",
+            "bank_holidays_division",
+            fc.bank_holidays_division,
+        ) {
+            None => Division::EnglandAndWales,
+            Some((place, key)) => parse_division(&key).ok_or_else(|| {
+                err(
+                    place,
+                    format!("unknown division `{key}`"),
+                    format!(
+                        "use one of {}",
+                        Division::all().map(division_key).join(", ")
+                    ),
+                )
+            })?,
+        };
         let twilio_account_sid = pick(
             "TWILIO_ACCOUNT_SID",
             "twilio_account_sid",
@@ -229,6 +282,9 @@ impl Config {
             call_flows,
             hold_music_url,
             log_format,
+            schedule,
+            bank_holidays_url,
+            division,
             twilio_account_sid,
             twilio_auth_token: token.map(SecretString::from),
         })
@@ -341,6 +397,39 @@ mod tests {
         std::fs::write(&cfg, "listne = \"x\"\n").unwrap();
         let e = Config::load(Some(&cfg), &|_| None).unwrap_err();
         assert!(e.to_string().contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn hours_settings() {
+        let c = Config::from_pairs(&[]).unwrap();
+        assert_eq!(c.schedule.to_string(), "Mon-Fri 09:00-16:00");
+        assert_eq!(
+            c.bank_holidays_url.as_deref(),
+            Some("https://www.gov.uk/bank-holidays.json")
+        );
+        assert_eq!(c.division, Division::EnglandAndWales);
+        let c = Config::from_pairs(&[
+            ("HELPLINE_SCHEDULE", "Mon-Fri 08:30-17:00; Sat 10:00-12:00"),
+            ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
+            ("HELPLINE_BANK_HOLIDAYS_DIVISION", "scotland"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.schedule.to_string(),
+            "Mon-Fri 08:30-17:00; Sat 10:00-12:00"
+        );
+        assert_eq!(c.bank_holidays_url, None);
+        assert_eq!(c.division, Division::Scotland);
+        let e = Config::from_pairs(&[("HELPLINE_SCHEDULE", "weekdays 9-5")]).unwrap_err();
+        assert_eq!(e.place, "HELPLINE_SCHEDULE");
+        let e = Config::from_pairs(&[("HELPLINE_BANK_HOLIDAYS_DIVISION", "wales")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("england-and-wales, scotland, northern-ireland"),
+            "{e}"
+        );
+        let e = Config::from_pairs(&[("HELPLINE_BANK_HOLIDAYS_URL", "gov.uk")]).unwrap_err();
+        assert!(e.to_string().contains("off"), "{e}");
     }
 
     #[test]

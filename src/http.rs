@@ -13,11 +13,12 @@ use crate::calls::webhooks::{self, WebhookState};
 use crate::twilio::extract::MAX_WEBHOOK_BODY;
 
 /// The whole HTTP surface.
-pub fn router(webhooks: WebhookState) -> Router {
+pub fn router(webhooks: WebhookState, ops: crate::ops::OpsState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .route("/healthz", get(healthz))
         .merge(webhooks::router(webhooks))
+        .merge(crate::ops::router(ops))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

@@ -14,6 +14,7 @@ pub mod flows;
 pub mod hours;
 pub mod http;
 pub mod logging;
+pub mod ops;
 pub mod phone;
 pub mod simulate;
 pub mod store;

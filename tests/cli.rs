@@ -7,6 +7,7 @@ fn helpline(args: &[&str]) -> (i32, String, String) {
         .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("HELPLINE_CONFIG")
+        .env("HELPLINE_BANK_HOLIDAYS_URL", "off")
         .output()
         .expect("helpline runs");
     (
@@ -148,6 +149,7 @@ fn serve_without_a_token_refuses_with_the_fix() {
         .env_remove("TWILIO_AUTH_TOKEN")
         .env_remove("TWILIO_AUTH_TOKEN_FILE")
         .env("HELPLINE_LISTEN", "127.0.0.1:0")
+        .env("HELPLINE_BANK_HOLIDAYS_URL", "off")
         .env("DATABASE_URL", "sqlite::memory:")
         .output()
         .unwrap();
@@ -171,6 +173,7 @@ fn serve_refuses_an_invalid_flow_naming_file_and_node() {
         .args(["serve"])
         .env("TWILIO_AUTH_TOKEN", "t")
         .env("HELPLINE_LISTEN", "127.0.0.1:0")
+        .env("HELPLINE_BANK_HOLIDAYS_URL", "off")
         .env("DATABASE_URL", "sqlite::memory:")
         .env("HELPLINE_CALL_FLOWS", dir.path())
         .output()

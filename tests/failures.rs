@@ -11,7 +11,11 @@ use helpline::clock::FixedClock;
 use helpline::config::Config;
 use helpline::enquiries::{Enquiry, NewEnquiry};
 use helpline::flows::{Answer, Answers};
-use helpline::store::{CallEnd, CallRecord, NewCall, NewStep, StepRecord, Store, StoreError};
+use helpline::hours::Closure;
+use helpline::store::{
+    CallEnd, CallRecord, NewCall, NewClosure, NewStep, StepRecord, Store, StoreError,
+    StoredCalendar,
+};
 use support::{form_body, sign, PUBLIC};
 
 /// A database that is down.
@@ -69,6 +73,27 @@ impl Store for DownStore {
     async fn steps(&self, _: &str) -> Result<Vec<StepRecord>, StoreError> {
         down()
     }
+    async fn add_closure(&self, _: &NewClosure) -> Result<Closure, StoreError> {
+        down()
+    }
+    async fn list_closures(&self) -> Result<Vec<Closure>, StoreError> {
+        down()
+    }
+    async fn remove_closure(&self, _: i64) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn hours_revision(&self) -> Result<i64, StoreError> {
+        down()
+    }
+    async fn stored_calendar(&self, _: &str) -> Result<Option<StoredCalendar>, StoreError> {
+        down()
+    }
+    async fn save_calendar(&self, _: &StoredCalendar) -> Result<(), StoreError> {
+        down()
+    }
+    async fn calendar_checked(&self, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
+        down()
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         down()
     }
@@ -80,6 +105,7 @@ async fn database_down_still_gives_the_caller_guidance_not_an_error() {
         ("HELPLINE_LISTEN", "127.0.0.1:0"),
         ("TWILIO_AUTH_TOKEN", support::TOKEN),
         ("HELPLINE_PUBLIC_URL", PUBLIC),
+        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
     ])
     .unwrap();
     let clock = FixedClock::new(support::at("2026-11-24T10:00:00Z"));
@@ -133,6 +159,7 @@ async fn serve_refuses_to_start_without_an_auth_token() {
     let config = Config::from_pairs(&[
         ("HELPLINE_LISTEN", "127.0.0.1:0"),
         ("DATABASE_URL", "sqlite::memory:"),
+        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
     ])
     .unwrap();
     let clock = Arc::new(FixedClock::new(support::at("2026-11-24T10:00:00Z")));

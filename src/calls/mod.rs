@@ -15,7 +15,8 @@ use crate::clock::Clock;
 use crate::enquiries::{Enquiry, NewEnquiry};
 use crate::flows::engine::{self, QueueExit};
 use crate::flows::{Answers, Context, Flow, Input, Turn, Wait};
-use crate::hours::{speech, OpeningHours, LONDON};
+use crate::hours::live::LiveHours;
+use crate::hours::{speech, LONDON};
 use crate::phone::UkNumber;
 use crate::store::{CallEnd, NewCall, NewStep, Store, StoreError};
 
@@ -50,7 +51,8 @@ pub struct CallInfo {
 #[derive(Debug, Clone)]
 pub struct Calls {
     pub flow: Arc<Flow>,
-    pub hours: Arc<OpeningHours>,
+    /// The hours in force, synced with the database at each webhook.
+    pub hours: Arc<LiveHours>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     /// Calls from `helpline simulate`, never counted in statistics.
@@ -64,7 +66,8 @@ impl Calls {
 
     /// The context at `now`, without touching the database (used for the apology too).
     pub fn base_context(&self, call: &CallInfo, now: DateTime<Utc>) -> Context {
-        let status = self.hours.status(now);
+        let hours = self.hours.get();
+        let status = hours.status(now);
         let caller = call.from.as_deref().and_then(UkNumber::parse);
         let mut ctx = Context {
             open: status.open,
@@ -73,13 +76,12 @@ impl Calls {
         };
         let next_open = status
             .next_open
-            .or_else(|| self.hours.next_open(now))
+            .or_else(|| hours.next_open(now))
             .map(|t| speech::spoken_next_open(now, t))
             .unwrap_or_else(|| "on the next working day".to_string());
         ctx.vars.insert("next_open", next_open);
-        ctx.vars
-            .insert("opening_hours", self.hours.describe_schedule());
-        ctx.vars.insert("closed_reason", status.reason.describe());
+        ctx.vars.insert("opening_hours", hours.describe_schedule());
+        ctx.vars.insert("closed_reason", status.reason.spoken());
         ctx.vars.insert(
             "callback_working_days",
             self.flow.settings.callback_working_days.to_string(),
@@ -96,6 +98,11 @@ impl Calls {
         call: &CallInfo,
         now: DateTime<Utc>,
     ) -> Result<(Context, Answers), CallError> {
+        // Closures and calendar changes from any instance apply at once; if the database
+        // cannot say, the hours already in force still serve the caller.
+        if let Err(e) = self.hours.sync(self.store.as_ref()).await {
+            tracing::warn!(error = %e, "could not check for opening-hours changes; using the hours in force");
+        }
         let mut ctx = self.base_context(call, now);
         let answers = self.store.answers(&call.call_sid).await?;
         if let Some(e) = self.store.enquiry_for_call(&call.call_sid).await? {
@@ -112,7 +119,7 @@ impl Calls {
                 call_sid: call.call_sid.clone(),
                 caller: call.from.clone(),
                 started_at: now,
-                in_hours: self.hours.is_open(now),
+                in_hours: self.hours.get().is_open(now),
                 simulated: self.simulated,
             })
             .await?;
@@ -315,6 +322,7 @@ impl Calls {
         let today = now.with_timezone(&LONDON).date_naive();
         let due = self
             .hours
+            .get()
             .working_days_after(today, self.flow.settings.callback_working_days);
         let enquiry = self
             .store

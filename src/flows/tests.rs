@@ -17,7 +17,8 @@ fn ctx(open: bool, caller: Option<&str>) -> Context {
         "opening_hours",
         "Monday to Friday, 9am to 4pm, except bank holidays".into(),
     );
-    c.vars.insert("closed_reason", "weekend".into());
+    c.vars
+        .insert("closed_reason", "The line is closed at weekends.".into());
     c.vars.insert("callback_working_days", "2".into());
     if let Some(n) = &c.caller {
         c.vars.insert("caller_last_digits", n.spoken_last_digits(4));
@@ -65,7 +66,7 @@ fn greeting_names_the_line_and_differs_only_by_hours() {
         assert_eq!(node_of(t), ("main_menu".into(), 0));
     }
     assert!(!said(&open).contains("closed"));
-    assert!(said(&closed).contains("The line is closed at the moment"));
+    assert!(said(&closed).contains("The line is closed at weekends. It is usually open"));
     assert!(said(&closed).contains("we open again on Monday the 30th of November at 9am"));
 }
 

@@ -42,7 +42,12 @@ pub struct BankHolidays {
 impl BankHolidays {
     /// The GOV.UK snapshot embedded in the binary, England and Wales division.
     pub fn embedded() -> Result<Self, CalendarError> {
-        Self::from_govuk_json(EMBEDDED_JSON, Division::EnglandAndWales, EMBEDDED_SOURCE)
+        Self::embedded_for(Division::EnglandAndWales)
+    }
+
+    /// The embedded snapshot for any division.
+    pub fn embedded_for(division: Division) -> Result<Self, CalendarError> {
+        Self::from_govuk_json(EMBEDDED_JSON, division, EMBEDDED_SOURCE)
     }
 
     /// Parse a GOV.UK `bank-holidays.json` document and keep one division.
@@ -129,6 +134,76 @@ impl BankHolidays {
 
     pub fn is_empty(&self) -> bool {
         self.days.is_empty()
+    }
+
+    /// A calendar from explicit `(date, title)` pairs, e.g. one merged from two documents.
+    ///
+    /// Pairs may come in any order; two titles on one date are joined as in
+    /// [`Self::from_govuk_json`]. No pairs at all is [`CalendarError::MissingDivision`], for the
+    /// same reason as there.
+    pub fn from_days<I>(division: Division, source: &str, days: I) -> Result<Self, CalendarError>
+    where
+        I: IntoIterator<Item = (NaiveDate, String)>,
+    {
+        let mut map: BTreeMap<NaiveDate, String> = BTreeMap::new();
+        for (date, title) in days {
+            match map.entry(date) {
+                std::collections::btree_map::Entry::Occupied(mut existing) => {
+                    let joined = existing.get_mut();
+                    joined.push_str(" and ");
+                    joined.push_str(&title);
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(title);
+                }
+            }
+        }
+        if map.is_empty() {
+            return Err(CalendarError::MissingDivision {
+                division,
+                origin: source.to_owned(),
+            });
+        }
+        Ok(Self {
+            division,
+            source: source.to_owned(),
+            days: map,
+        })
+    }
+
+    /// This calendar as a GOV.UK `bank-holidays.json` document listing only its division:
+    /// one event per date with its title, blank notes and no bunting. Reading it back with
+    /// [`Self::from_govuk_json`] (same division and source) gives an equal calendar.
+    pub fn to_govuk_json(&self) -> Vec<u8> {
+        let key = govuk_key(self.division);
+        let events: Vec<serde_json::Value> = self
+            .days
+            .iter()
+            .map(|(date, title)| {
+                serde_json::json!({
+                    "title": title,
+                    "date": date.format("%Y-%m-%d").to_string(),
+                    "notes": "",
+                    "bunting": false,
+                })
+            })
+            .collect();
+        let mut document = serde_json::Map::new();
+        document.insert(
+            key.to_owned(),
+            serde_json::json!({ "division": key, "events": events }),
+        );
+        // `Value`'s `Display` cannot fail; `{:#}` pretty-prints, as GOV.UK's own file is.
+        format!("{:#}", serde_json::Value::Object(document)).into_bytes()
+    }
+}
+
+/// The GOV.UK document's key for a division.
+fn govuk_key(division: Division) -> &'static str {
+    match division {
+        Division::EnglandAndWales => "england-and-wales",
+        Division::Scotland => "scotland",
+        Division::NorthernIreland => "northern-ireland",
     }
 }
 
@@ -265,6 +340,49 @@ mod tests {
                     .expect_err("must fail");
             assert!(matches!(err, CalendarError::Parse { .. }), "{bad}: {err:?}");
         }
+    }
+
+    #[test]
+    fn to_govuk_json_round_trips() {
+        for division in Division::all() {
+            let holidays = BankHolidays::from_govuk_json(EMBEDDED_JSON, division, "round trip")
+                .expect("embedded snapshot parses");
+            let json = holidays.to_govuk_json();
+            let back = BankHolidays::from_govuk_json(&json, division, "round trip")
+                .expect("own output parses");
+            assert_eq!(back, holidays, "{division}");
+            // Only this division is written.
+            let value: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+            assert_eq!(value.as_object().map(|o| o.len()), Some(1));
+        }
+    }
+
+    #[test]
+    fn from_days_sorts_joins_and_refuses_nothing() {
+        let holidays = BankHolidays::from_days(
+            Division::EnglandAndWales,
+            "merged",
+            vec![
+                (date(2026, 12, 25), "Christmas Day".to_owned()),
+                (date(2026, 6, 1), "A".to_owned()),
+                (date(2026, 6, 1), "B".to_owned()),
+            ],
+        )
+        .expect("non-empty");
+        assert_eq!(holidays.source(), "merged");
+        assert_eq!(holidays.first_date(), Some(date(2026, 6, 1)));
+        assert_eq!(holidays.title_on(date(2026, 6, 1)), Some("A and B"));
+        let back = BankHolidays::from_govuk_json(
+            &holidays.to_govuk_json(),
+            Division::EnglandAndWales,
+            "merged",
+        )
+        .expect("parses");
+        assert_eq!(back, holidays);
+
+        let err =
+            BankHolidays::from_days(Division::Scotland, "nothing", Vec::new()).expect_err("empty");
+        assert!(matches!(err, CalendarError::MissingDivision { .. }));
     }
 
     #[test]

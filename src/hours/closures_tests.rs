@@ -308,3 +308,40 @@ proptest! {
             });
     }
 }
+
+#[test]
+fn schedules_parse_from_configuration() {
+    let s = WeeklySchedule::parse("Mon-Fri 09:00-16:00").unwrap();
+    assert_eq!(s, WeeklySchedule::default());
+    assert_eq!(s.to_string(), "Mon-Fri 09:00-16:00");
+    let s = WeeklySchedule::parse(" mon,wed 09:30-12:00 ; Saturday 10:00-13:00 ").unwrap();
+    assert_eq!(
+        s.to_string(),
+        "Mon 09:30-12:00; Wed 09:30-12:00; Sat 10:00-13:00"
+    );
+    assert_eq!(
+        WeeklySchedule::parse(&s.to_string()).unwrap(),
+        s,
+        "round trip"
+    );
+    for (bad, why) in [
+        ("", "opens on no day"),
+        ("Mon-Fri", "expected `DAYS HH:MM-HH:MM`"),
+        ("Mon-Fri 9-4", "HH:MM-HH:MM"),
+        ("Fri-Mon 09:00-16:00", "runs forwards"),
+        ("Monkey 09:00-16:00", "days are Mon"),
+        ("Mon 16:00-09:00", "must be before closing"),
+        ("Mon 09:00-12:00; Mon 13:00-16:00", "twice"),
+    ] {
+        let e = WeeklySchedule::parse(bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn divisions_by_feed_name() {
+    for d in Division::all() {
+        assert_eq!(parse_division(division_key(d)), Some(d));
+    }
+    assert_eq!(parse_division("wales"), None);
+}

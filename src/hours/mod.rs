@@ -5,6 +5,9 @@
 //! durations), so the schedule follows the clocks through the GMT/BST changes.
 
 mod calendar;
+pub mod feed;
+pub mod live;
+pub mod refresh;
 pub mod speech;
 
 #[cfg(test)]
@@ -109,6 +112,8 @@ pub struct Status {
 /// A schedule was configured that cannot be honoured.
 #[derive(Debug, thiserror::Error)]
 pub enum HoursError {
+    #[error("schedule `{segment}`: {why}")]
+    BadSchedule { segment: String, why: String },
     #[error("{day}: opening time {open} must be before closing time {close}")]
     OpeningNotBeforeClosing {
         day: &'static str,
@@ -216,6 +221,125 @@ impl WeeklySchedule {
     pub fn days(&self) -> &[Option<(NaiveTime, NaiveTime)>; 7] {
         &self.days
     }
+
+    /// Parses the configuration form: `;`-separated `DAYS HH:MM-HH:MM` segments, where DAYS is
+    /// a day (`Mon`), a range (`Mon-Fri`) or a list (`Mon,Wed`), e.g.
+    /// `"Mon-Fri 09:00-16:00; Sat 10:00-12:00"`. Days not named are closed.
+    pub fn parse(spec: &str) -> Result<Self, HoursError> {
+        let bad = |segment: &str, why: &str| HoursError::BadSchedule {
+            segment: segment.trim().to_string(),
+            why: why.to_string(),
+        };
+        let mut days: [Option<(NaiveTime, NaiveTime)>; 7] = [None; 7];
+        let mut any = false;
+        for segment in spec.split(';').filter(|s| !s.trim().is_empty()) {
+            let mut words = segment.split_whitespace();
+            let (Some(day_part), Some(time_part), None) =
+                (words.next(), words.next(), words.next())
+            else {
+                return Err(bad(
+                    segment,
+                    "expected `DAYS HH:MM-HH:MM`, e.g. `Mon-Fri 09:00-16:00`",
+                ));
+            };
+            let (open, close) = time_part
+                .split_once('-')
+                .and_then(|(o, c)| {
+                    Some((
+                        NaiveTime::parse_from_str(o, "%H:%M").ok()?,
+                        NaiveTime::parse_from_str(c, "%H:%M").ok()?,
+                    ))
+                })
+                .ok_or_else(|| {
+                    bad(
+                        segment,
+                        "times are HH:MM-HH:MM in 24-hour London time, e.g. 09:00-16:00",
+                    )
+                })?;
+            let mut indices = Vec::new();
+            for item in day_part.split(',') {
+                let range = match item.split_once('-') {
+                    Some((a, b)) => (weekday_index(a), weekday_index(b)),
+                    None => (weekday_index(item), weekday_index(item)),
+                };
+                match range {
+                    (Some(a), Some(b)) if a <= b => indices.extend(a..=b),
+                    (Some(_), Some(_)) => {
+                        return Err(bad(segment, "a day range runs forwards, e.g. Mon-Fri"))
+                    }
+                    _ => return Err(bad(segment, "days are Mon, Tue, Wed, Thu, Fri, Sat, Sun")),
+                }
+            }
+            for i in indices {
+                if days[i].is_some() {
+                    return Err(bad(segment, "a day is given hours twice"));
+                }
+                days[i] = Some((open, close));
+                any = true;
+            }
+        }
+        if !any {
+            return Err(bad(spec, "the schedule opens on no day"));
+        }
+        Self::new(days)
+    }
+}
+
+fn weekday_index(name: &str) -> Option<usize> {
+    let lower = name.trim().to_ascii_lowercase();
+    let key = lower.get(..3)?;
+    let index = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .position(|d| *d == key)?;
+    // Accept the full name too ("Monday"), nothing else ("Monkey").
+    let full = speech::weekday_name(WEEK[index]).to_ascii_lowercase();
+    (lower.len() == 3 || lower == full).then_some(index)
+}
+
+impl fmt::Display for WeeklySchedule {
+    /// The configuration form, grouping days with the same hours: `Mon-Fri 09:00-16:00`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHORT: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        let mut parts = Vec::new();
+        let mut i = 0;
+        while i < 7 {
+            let Some(hours) = self.days[i] else {
+                i += 1;
+                continue;
+            };
+            let mut j = i;
+            while j + 1 < 7 && self.days[j + 1] == Some(hours) {
+                j += 1;
+            }
+            let days = if i == j {
+                SHORT[i].to_string()
+            } else {
+                format!("{}-{}", SHORT[i], SHORT[j])
+            };
+            parts.push(format!(
+                "{days} {}-{}",
+                hours.0.format("%H:%M"),
+                hours.1.format("%H:%M")
+            ));
+            i = j + 1;
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// The GOV.UK feed's name for a division (`england-and-wales`, `scotland`, `northern-ireland`).
+pub fn division_key(division: Division) -> &'static str {
+    match division {
+        Division::EnglandAndWales => "england-and-wales",
+        Division::Scotland => "scotland",
+        Division::NorthernIreland => "northern-ireland",
+    }
+}
+
+pub fn parse_division(key: &str) -> Option<Division> {
+    Division::all()
+        .into_iter()
+        .find(|d| division_key(*d) == key)
 }
 
 /// Monday first, matching the schedule's array index.
@@ -431,6 +555,11 @@ impl OpeningHours {
 
     pub fn holidays(&self) -> &BankHolidays {
         &self.holidays
+    }
+
+    /// The calendar, shared (for building new hours around it).
+    pub fn shared_holidays(&self) -> Arc<BankHolidays> {
+        self.holidays.clone()
     }
 
     pub fn schedule(&self) -> &WeeklySchedule {

@@ -83,6 +83,29 @@ pub struct StepRecord {
     pub outcome: String,
 }
 
+/// A closure or special opening to add.
+#[derive(Debug, Clone)]
+pub struct NewClosure {
+    pub kind: crate::hours::ClosureKind,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The bank-holiday calendar in force, as persisted (the last good copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCalendar {
+    pub division: String,
+    /// GOV.UK-shaped JSON.
+    pub document: String,
+    pub source: String,
+    pub fetched_at: DateTime<Utc>,
+    pub checked_at: DateTime<Utc>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a new call; a second call with the same SID changes nothing.
@@ -111,6 +134,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError>;
     /// The call's steps in order.
     async fn steps(&self, call_sid: &str) -> Result<Vec<StepRecord>, StoreError>;
+    /// Adds a closure or special opening (every instance applies it at its next webhook).
+    async fn add_closure(&self, closure: &NewClosure) -> Result<crate::hours::Closure, StoreError>;
+    /// All closures and special openings, soonest first.
+    async fn list_closures(&self) -> Result<Vec<crate::hours::Closure>, StoreError>;
+    /// Removes one; false when there was no such id.
+    async fn remove_closure(&self, id: i64) -> Result<bool, StoreError>;
+    /// Bumped by every change to closures or the stored calendar.
+    async fn hours_revision(&self) -> Result<i64, StoreError>;
+    async fn stored_calendar(&self, division: &str) -> Result<Option<StoredCalendar>, StoreError>;
+    /// Replaces the stored calendar (a validated new copy).
+    async fn save_calendar(&self, calendar: &StoredCalendar) -> Result<(), StoreError>;
+    /// Records a successful check of the feed that brought nothing new.
+    async fn calendar_checked(&self, division: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -10,9 +10,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 
-use super::{CallEnd, CallRecord, NewCall, NewStep, StepRecord, Store, StoreError};
+use super::{
+    CallEnd, CallRecord, NewCall, NewClosure, NewStep, StepRecord, Store, StoreError,
+    StoredCalendar,
+};
 use crate::enquiries::{Enquiry, NewEnquiry, Recording, Reference};
 use crate::flows::{Answer, Answers};
+use crate::hours::{Closure, ClosureKind};
 use crate::phone::UkNumber;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -83,6 +87,13 @@ fn enquiry_from_row(row: &SqliteRow) -> Result<Enquiry, StoreError> {
 const ENQUIRY_COLUMNS: &str =
     "id, reference, call_sid, callback_number, trust, category, recording_url, \
      recording_duration, status, created_at, callback_due";
+
+async fn bump_revision(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE hours_revision SET revision = revision + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
 
 fn is_unique_violation(e: &sqlx::Error, column: &str) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation() && db.message().contains(column))
@@ -343,6 +354,126 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn add_closure(&self, c: &NewClosure) -> Result<Closure, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO closures (kind, starts_at, ends_at, reason, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(c.kind.as_str())
+        .bind(c.from)
+        .bind(c.until)
+        .bind(&c.reason)
+        .bind(c.created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Closure {
+            id: row.try_get("id")?,
+            kind: c.kind,
+            from: c.from,
+            until: c.until,
+            reason: c.reason.clone(),
+        })
+    }
+
+    async fn list_closures(&self) -> Result<Vec<Closure>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, starts_at, ends_at, reason FROM closures ORDER BY starts_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                Ok(Closure {
+                    id: r.try_get("id")?,
+                    kind: ClosureKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("closure kind `{kind}`")))?,
+                    from: r.try_get("starts_at")?,
+                    until: r.try_get("ends_at")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_closure(&self, id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM closures WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn hours_revision(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT revision FROM hours_revision WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("revision")?,
+        )
+    }
+
+    async fn stored_calendar(&self, division: &str) -> Result<Option<StoredCalendar>, StoreError> {
+        let row = sqlx::query(
+            "SELECT division, document, source, fetched_at, checked_at, etag, last_modified \
+             FROM bank_holiday_calendars WHERE division = ?",
+        )
+        .bind(division)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(StoredCalendar {
+                division: r.try_get("division")?,
+                document: r.try_get("document")?,
+                source: r.try_get("source")?,
+                fetched_at: r.try_get("fetched_at")?,
+                checked_at: r.try_get("checked_at")?,
+                etag: r.try_get("etag")?,
+                last_modified: r.try_get("last_modified")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_calendar(&self, c: &StoredCalendar) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO bank_holiday_calendars (division, document, source, fetched_at, checked_at, etag, last_modified) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (division) DO UPDATE SET document = excluded.document, \
+             source = excluded.source, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, \
+             etag = excluded.etag, last_modified = excluded.last_modified",
+        )
+        .bind(&c.division)
+        .bind(&c.document)
+        .bind(&c.source)
+        .bind(c.fetched_at)
+        .bind(c.checked_at)
+        .bind(&c.etag)
+        .bind(&c.last_modified)
+        .execute(&mut *tx)
+        .await?;
+        bump_revision(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn calendar_checked(&self, division: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE bank_holiday_calendars SET checked_at = ? WHERE division = ?")
+            .bind(at)
+            .bind(division)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -10,8 +10,11 @@ use subtle::ConstantTimeEq;
 type HmacSha1 = Hmac<Sha1>;
 
 /// The data Twilio signs: the URL, then each parameter name followed by its value, names
-/// in byte order; a name given several times contributes each distinct value, in order
-/// (as Twilio's official helper libraries compute it).
+/// in byte order; a name given several times contributes each of its distinct values in
+/// byte order, as twilio-python's `RequestValidator.compute_signature` does
+/// (`sorted(set(names))`, then `sorted(set(values))` per name). Sorting `(name, value)`
+/// pairs and dropping exact duplicates is the same thing; byte order of UTF-8 is code
+/// point order, which is how Python compares strings.
 fn signed_data(url: &str, params: &[(String, String)]) -> Vec<u8> {
     let mut sorted: Vec<(&str, &str)> = params
         .iter()
@@ -42,6 +45,10 @@ pub fn compute(auth_token: &[u8], url: &str, params: &[(String, String)]) -> Str
 
 /// True when `signature` matches the URL as given, or with the scheme's default port
 /// added or removed (Twilio signs some URLs with `:443` and some without).
+///
+/// Unlike twilio-python's `remove_port`, which strips *any* port, only the scheme's
+/// default port is toggled: a signature for `https://h/x` is not accepted for
+/// `https://h:8443/x`. Compared in constant time; never panics.
 pub fn is_valid(
     auth_token: &[u8],
     url: &str,
@@ -159,6 +166,64 @@ mod tests {
             "garbage"
         );
         assert!(!is_valid(b"12345", URL, &vector(), &SIG[..10]), "truncated");
+    }
+
+    #[test]
+    fn repeated_names_follow_twilio_python() {
+        // Expected values from twilio-python's algorithm: names sorted, each name's
+        // distinct values sorted.
+        let p: Vec<(String, String)> = [
+            ("CallSid", "CA1"),
+            ("To", "b"),
+            ("To", "a"),
+            ("To", "b"),
+            ("Zo\u{eb}", "\u{e9}"),
+            ("Z", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            compute(b"12345", "https://h/x", &p),
+            "vf1LtHwF0yngl1+9fPx/fjJxGdY="
+        );
+        assert_eq!(
+            compute(b"12345", "https://h/x", &p),
+            compute(b"12345", "https://h/xCallSidCA1ToaTobZxZo\u{eb}\u{e9}", &[]),
+            "the signed string, spelled out"
+        );
+        assert_eq!(
+            compute(b"12345", "https://h/x", &[]),
+            "utCI9oBpf5ZWsSxu3sr/8Hwx/jg="
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics_and_never_validates() {
+        let urls = [
+            "",
+            "https://",
+            "https://:",
+            "http://[",
+            "https://[::1",
+            "https://\u{e9}:443",
+            "https://h:\u{e9}/x",
+            "ftp://h:21/x",
+            "HTTPS://H/x",
+            "https://user:pw@h/x",
+        ];
+        let sigs = ["", " ", "=", "====", "\u{0}", "\u{1f600}", SIG, SIG_443];
+        for url in urls {
+            for sig in sigs {
+                assert!(!is_valid(b"12345", url, &vector(), sig), "{url:?} {sig:?}");
+            }
+        }
+        assert!(!is_valid(b"", URL, &[], ""));
+    }
+
+    #[test]
+    fn signature_whitespace_is_tolerated() {
+        assert!(is_valid(b"12345", URL, &vector(), &format!(" {SIG}\t")));
     }
 
     #[test]

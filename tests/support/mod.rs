@@ -31,17 +31,27 @@ pub fn at(rfc3339: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// The service at a chosen instant (RFC 3339).
+/// The service at a chosen instant (RFC 3339), with the bank-holiday feed off: no test
+/// reaches the internet.
 pub async fn spawn_app(when: &str) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
+    spawn_app_with(when, tempfile::tempdir().expect("tempdir"), &[]).await
+}
+
+/// The service over the database in `dir`, with extra settings (they win over the defaults).
+pub async fn spawn_app_with(when: &str, dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
     let db = format!("sqlite://{}", dir.path().join("helpline.db").display());
-    let config = Config::from_pairs(&[
+    let mut pairs = vec![
         ("HELPLINE_LISTEN", "127.0.0.1:0"),
-        ("DATABASE_URL", &db),
+        ("DATABASE_URL", db.as_str()),
         ("TWILIO_AUTH_TOKEN", TOKEN),
         ("HELPLINE_PUBLIC_URL", PUBLIC),
-    ])
-    .expect("config");
+        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(pk, _)| pk != k);
+        pairs.push((k, v));
+    }
+    let config = Config::from_pairs(&pairs).expect("config");
     let clock = FixedClock::new(at(when));
     let app = App::build(&config, Arc::new(clock.clone()), false)
         .await

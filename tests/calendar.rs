@@ -1,0 +1,530 @@
+//! The living calendar: the GOV.UK feed (served by a local mock, never the internet),
+//! the stored copy, closures and special openings, as callers and managers meet them.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helpline::hours::feed::{Feed, FeedConfig};
+use helpline::hours::live::LiveHours;
+use helpline::hours::refresh::{refresh, Outcome};
+use helpline::hours::{Division, WeeklySchedule};
+use helpline::store::Store;
+use serde_json::{json, Value};
+use support::{at, spawn_app_with};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const NOW: &str = "2026-11-24T10:00:00Z";
+
+/// The embedded snapshot as GOV.UK publishes it, plus `extra` England & Wales events.
+fn feed_with(extra: &[(&str, &str)]) -> Value {
+    let mut doc: Value = serde_json::from_str(include_str!("../data/bank-holidays.json")).unwrap();
+    let events = doc["england-and-wales"]["events"].as_array_mut().unwrap();
+    for (date, title) in extra {
+        events.push(json!({"title": title, "date": date, "notes": "", "bunting": true}));
+    }
+    doc
+}
+
+async fn store_in(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    helpline::store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("helpline.db").display()
+    ))
+    .await
+    .unwrap()
+}
+
+fn feed(server: &MockServer, timeout_ms: u64) -> Feed {
+    let mut config = FeedConfig::new(
+        format!("{}/bank-holidays.json", server.uri()),
+        Division::EnglandAndWales,
+    );
+    config.timeout = Duration::from_millis(timeout_ms);
+    Feed::new(config).unwrap()
+}
+
+async fn live(store: &dyn Store) -> LiveHours {
+    LiveHours::load(WeeklySchedule::default(), Division::EnglandAndWales, store)
+        .await
+        .unwrap()
+}
+
+fn new_years_day_2029(live: &LiveHours) -> Option<String> {
+    live.get()
+        .holidays()
+        .title_on(chrono::NaiveDate::from_ymd_opt(2029, 1, 1).unwrap())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn good_then_bad_feeds_keep_the_last_good_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir).await;
+    let live = live(store.as_ref()).await;
+    let server = MockServer::start().await;
+    assert_eq!(live.get().holidays().source(), "embedded snapshot");
+
+    // A good feed that knows one more date.
+    let good = Mock::given(method("GET"))
+        .and(path("/bank-holidays.json"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(feed_with(&[("2029-01-01", "New Year’s Day")]))
+                .insert_header("etag", "\"v1\""),
+        )
+        .up_to_n_times(1)
+        .mount_as_scoped(&server)
+        .await;
+    let outcome = refresh(&feed(&server, 2000), store.as_ref(), &live, at(NOW))
+        .await
+        .unwrap();
+    let Outcome::Updated(diff) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(diff.to_string().contains("2029-01-01"), "{diff}");
+    assert_eq!(new_years_day_2029(&live).as_deref(), Some("New Year’s Day"));
+    assert!(live.get().holidays().source().contains(&server.uri()));
+    drop(good);
+
+    // Each bad answer leaves that calendar in force.
+    let bad_answers: Vec<(&str, ResponseTemplate)> = vec![
+        (
+            "malformed",
+            ResponseTemplate::new(200).set_body_string("{not json"),
+        ),
+        ("empty", ResponseTemplate::new(200).set_body_string("")),
+        (
+            "truncated",
+            ResponseTemplate::new(200).set_body_string(&feed_with(&[]).to_string()[..500]),
+        ),
+        (
+            "no division",
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"scotland": {"division": "scotland", "events": []}})),
+        ),
+        (
+            "fewer dates",
+            ResponseTemplate::new(200).set_body_json(feed_with(&[])),
+        ),
+        ("server error", ResponseTemplate::new(500)),
+        (
+            "slow",
+            ResponseTemplate::new(200)
+                .set_body_json(feed_with(&[("2029-01-01", "New Year’s Day")]))
+                .set_delay(Duration::from_secs(3)),
+        ),
+    ];
+    for (what, answer) in bad_answers {
+        let _mock = Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount_as_scoped(&server)
+            .await;
+        let result = refresh(&feed(&server, 300), store.as_ref(), &live, at(NOW)).await;
+        assert!(result.is_err(), "{what}: {result:?}");
+        assert_eq!(
+            new_years_day_2029(&live).as_deref(),
+            Some("New Year’s Day"),
+            "{what}: calendar kept"
+        );
+        assert!(
+            live.get().holidays().source().contains(&server.uri()),
+            "{what}"
+        );
+        // Christmas is still a bank holiday: the line never opens by mistake.
+        assert!(!live.get().is_open(at("2026-12-25T10:00:00Z")), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn conditional_requests_cost_little() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir).await;
+    let live = live(store.as_ref()).await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(header("if-none-match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(feed_with(&[]))
+                .insert_header("etag", "\"v1\""),
+        )
+        .mount(&server)
+        .await;
+    let first = refresh(&feed(&server, 2000), store.as_ref(), &live, at(NOW))
+        .await
+        .unwrap();
+    assert!(matches!(first, Outcome::Unchanged), "{first:?}");
+    let later = at("2026-11-25T10:00:00Z");
+    let second = refresh(&feed(&server, 2000), store.as_ref(), &live, later)
+        .await
+        .unwrap();
+    assert!(matches!(second, Outcome::NotModified), "{second:?}");
+    let stored = store
+        .stored_calendar("england-and-wales")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.etag.as_deref(), Some("\"v1\""));
+    assert_eq!(stored.checked_at, later);
+    assert_eq!(stored.fetched_at, at(NOW));
+}
+
+#[tokio::test]
+async fn the_service_refreshes_at_startup_and_a_restart_without_network_keeps_the_stored_copy() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(feed_with(&[("2029-01-01", "New Year’s Day")])),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().to_path_buf();
+    let url = format!("{}/bank-holidays.json", server.uri());
+    let app = spawn_app_with(NOW, dir, &[("HELPLINE_BANK_HOLIDAYS_URL", &url)]).await;
+    // The first refresh runs in the background; wait (bounded) for it to land.
+    let mut stored = None;
+    for _ in 0..100 {
+        stored = app
+            .store
+            .stored_calendar("england-and-wales")
+            .await
+            .unwrap();
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored = stored.expect("the startup refresh stored the feed");
+    assert_eq!(stored.source, url);
+    let ready: Value = app
+        .client
+        .get(format!("http://{}/readyz", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["calendar"]["source"], url.as_str(), "{ready}");
+    assert_eq!(ready["calendar"]["last_bank_holiday"], "2029-01-01");
+
+    // "Restart" with the network gone: a second instance on the same database.
+    let store = helpline::store::connect(&format!(
+        "sqlite://{}",
+        db_dir.join("helpline.db").display()
+    ))
+    .await
+    .unwrap();
+    let live = live(store.as_ref()).await;
+    assert_eq!(
+        live.get().holidays().source(),
+        url,
+        "the stored copy, not the embedded one"
+    );
+    assert_eq!(new_years_day_2029(&live).as_deref(), Some("New Year’s Day"));
+    let mut unreachable = FeedConfig::new(
+        "http://127.0.0.1:9/bank-holidays.json",
+        Division::EnglandAndWales,
+    );
+    unreachable.timeout = Duration::from_millis(500);
+    assert!(refresh(
+        &Feed::new(unreachable).unwrap(),
+        store.as_ref(),
+        &live,
+        at(NOW)
+    )
+    .await
+    .is_err());
+    assert_eq!(new_years_day_2029(&live).as_deref(), Some("New Year’s Day"));
+}
+
+#[tokio::test]
+async fn readyz_warns_when_the_calendar_runs_short() {
+    // Mid-2028: the embedded snapshot ends on 26 December 2028, under 6 months ahead.
+    let app = spawn_app_with("2028-08-01T10:00:00Z", tempfile::tempdir().unwrap(), &[]).await;
+    let r = app
+        .client
+        .get(format!("http://{}/readyz", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert!(
+        ready["calendar"]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("fewer than 6 months"),
+        "{ready}"
+    );
+    let metrics = app
+        .client
+        .get(format!("http://{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("helpline_calendar_short 1"), "{metrics}");
+    assert!(
+        metrics.contains("helpline_calendar_future_days 147"),
+        "{metrics}"
+    );
+
+    let fine = spawn_app_with(NOW, tempfile::tempdir().unwrap(), &[]).await;
+    let ready: Value = fine
+        .client
+        .get(format!("http://{}/readyz", fine.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["calendar"]["warning"], Value::Null);
+}
+
+fn helpline(db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_helpline"))
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env("HELPLINE_BANK_HOLIDAYS_URL", "off")
+        .env_remove("HELPLINE_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_manager_closes_the_afternoon_with_one_command_and_callers_hear_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("helpline.db").display());
+    let app = spawn_app_with("2026-12-24T12:30:00Z", dir, &[]).await;
+
+    let call = app.call_from("+447700900123").await;
+    assert!(
+        !call.last().contains("closed"),
+        "open before the closure: {}",
+        call.last()
+    );
+
+    let (ok, out, err) = helpline(
+        &db,
+        &[
+            "closures",
+            "add",
+            "--from",
+            "2026-12-24T12:00:00Z",
+            "--until",
+            "2026-12-24T16:00:00Z",
+            "--reason",
+            "The line is closing early today for Christmas Eve",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("added closed"), "{out}");
+
+    let mut call = app.call_from("+447700900123").await;
+    let s = call.last();
+    assert!(
+        s.contains("The line is closing early today for Christmas Eve."),
+        "{s}"
+    );
+    assert!(
+        s.contains("we open again on Tuesday the 29th of December at 9am"),
+        "{s}"
+    );
+    call.press("0").await;
+    assert!(
+        call.last()
+            .contains("The line is closing early today for Christmas Eve."),
+        "adviser option too: {}",
+        call.last()
+    );
+
+    // `hours` answers from the same database, with the closure's reason.
+    let (ok, out, _) = helpline(&db, &["hours", "--at", "2026-12-24T13:00:00Z", "--json"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["open"], false);
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("closing early today for Christmas Eve"),
+        "{v}"
+    );
+    assert_eq!(v["next_open"], "2026-12-29T09:00:00+00:00");
+
+    // Listing, and removing it opens the line again at once.
+    let (_, out, _) = helpline(&db, &["closures", "list", "--json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["kind"], "closed");
+    assert_eq!(list[0]["from"], "2026-12-24T12:00:00+00:00");
+    let id = list[0]["id"].as_i64().unwrap().to_string();
+    let (ok, _, err) = helpline(&db, &["closures", "remove", &id]);
+    assert!(ok, "{err}");
+    let call = app.call_from("+447700900123").await;
+    assert!(!call.last().contains("closing early"), "{}", call.last());
+    let (ok, _, err) = helpline(&db, &["closures", "remove", &id]);
+    assert!(
+        !ok && err.contains("no closure or special opening"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_special_saturday_opening_lets_callers_reach_an_adviser() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("helpline.db").display());
+    let app = spawn_app_with("2026-11-28T11:00:00Z", dir, &[]).await;
+    let (ok, _, err) = helpline(
+        &db,
+        &[
+            "closures",
+            "open",
+            "--from",
+            "2026-11-28T10:00:00Z",
+            "--until",
+            "2026-11-28T13:00:00Z",
+            "--reason",
+            "Open after the new announcement",
+        ],
+    );
+    assert!(ok, "{err}");
+    let mut call = app.call_from("+447700900123").await;
+    assert!(!call.last().contains("closed"), "{}", call.last());
+    call.press("0").await;
+    assert!(
+        call.last().contains("Putting you through to an adviser"),
+        "{}",
+        call.last()
+    );
+}
+
+#[test]
+fn closures_cli_refuses_nonsense() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("helpline.db").display());
+    let (ok, _, err) = helpline(
+        &db,
+        &[
+            "closures",
+            "add",
+            "--from",
+            "2030-01-02T10:00:00Z",
+            "--until",
+            "2030-01-01T10:00:00Z",
+            "--reason",
+            "x",
+        ],
+    );
+    assert!(!ok && err.contains("--until must be after --from"), "{err}");
+    let (ok, _, err) = helpline(
+        &db,
+        &[
+            "closures",
+            "add",
+            "--until",
+            "2030-01-01T10:00:00Z",
+            "--reason",
+            "  ",
+        ],
+    );
+    assert!(!ok && err.contains("--reason"), "{err}");
+    let (ok, _, err) = helpline(
+        &db,
+        &[
+            "closures",
+            "add",
+            "--until",
+            "2001-01-01T10:00:00Z",
+            "--reason",
+            "x",
+        ],
+    );
+    assert!(!ok && err.contains("in the past"), "{err}");
+}
+
+#[test]
+fn holidays_list_shows_dates_titles_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("helpline.db").display());
+    let (ok, out, err) = helpline(&db, &["holidays", "list", "--year", "2026", "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["division"], "england-and-wales");
+    assert_eq!(v["source"], "embedded snapshot");
+    let dates: Vec<&str> = v["holidays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            "2026-01-01",
+            "2026-04-03",
+            "2026-04-06",
+            "2026-05-04",
+            "2026-05-25",
+            "2026-08-31",
+            "2026-12-25",
+            "2026-12-28"
+        ]
+    );
+    let (ok, out, _) = helpline(&db, &["holidays", "list", "--year", "2026"]);
+    assert!(ok);
+    assert!(out.contains("2026-12-25  Christmas Day"), "{out}");
+}
+
+#[tokio::test]
+async fn holidays_refresh_prints_what_changed() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(feed_with(&[("2029-01-01", "New Year’s Day")])),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("helpline.db").display());
+    let url = format!("{}/bank-holidays.json", server.uri());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_helpline"))
+        .args(["holidays", "refresh"])
+        .env("DATABASE_URL", &db)
+        .env("HELPLINE_BANK_HOLIDAYS_URL", &url)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("+ 2029-01-01"), "{stdout}");
+    let (_, out, _) = helpline(&db, &["holidays", "list", "--year", "2029", "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["source"], url.as_str());
+    assert!(v["fetched_at"].is_string());
+}
