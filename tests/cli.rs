@@ -5,7 +5,7 @@ use std::process::Command;
 fn helpline(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_helpline"))
         .args(args)
-        .env_remove("DATABASE_URL")
+        .env("DATABASE_URL", "sqlite::memory:")
         .env_remove("HELPLINE_CONFIG")
         .env("HELPLINE_BANK_HOLIDAYS_URL", "off")
         .output()

@@ -70,26 +70,11 @@ impl BankHolidays {
                 },
             })?;
 
-        let mut days: BTreeMap<NaiveDate, String> = BTreeMap::new();
-        for holiday in calendar.holidays(Some(division)) {
-            days.entry(*holiday.date())
-                .and_modify(|title| {
-                    title.push_str(" and ");
-                    title.push_str(holiday.title());
-                })
-                .or_insert_with(|| holiday.title().to_owned());
-        }
-        if days.is_empty() {
-            return Err(CalendarError::MissingDivision {
-                division,
-                origin: source.to_owned(),
-            });
-        }
-        Ok(Self {
-            division,
-            source: source.to_owned(),
-            days,
-        })
+        let days = calendar
+            .holidays(Some(division))
+            .into_iter()
+            .map(|holiday| (*holiday.date(), holiday.title().to_owned()));
+        Self::from_days(division, source, days)
     }
 
     /// The holiday's title (e.g. "Christmas Day") if `date` is a bank holiday.
