@@ -104,6 +104,10 @@ struct CalendarCheck {
 }
 
 async fn calendar_check(calls: &Calls) -> CalendarCheck {
+    // Report what the next call would use (the database may hold a newer calendar).
+    if let Err(e) = calls.hours.sync(calls.store.as_ref()).await {
+        tracing::warn!(error = %e, "readiness: cannot sync the opening hours");
+    }
     let now = calls.clock.now();
     let hours = calls.hours.get();
     let holidays = hours.holidays();

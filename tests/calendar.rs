@@ -12,6 +12,7 @@ use helpline::hours::refresh::{refresh, Outcome};
 use helpline::hours::{Division, WeeklySchedule};
 use helpline::store::Store;
 use serde_json::{json, Value};
+use support::db::TestDb;
 use support::{at, spawn_app_with};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -28,13 +29,11 @@ fn feed_with(extra: &[(&str, &str)]) -> Value {
     doc
 }
 
-async fn store_in(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    helpline::store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("helpline.db").display()
-    ))
-    .await
-    .unwrap()
+/// A store on the suite's backend; keep the `TestDb` alive as long as the store.
+async fn suite_store() -> (TestDb, Arc<dyn Store>) {
+    let db = TestDb::for_suite().await.expect("a test database");
+    let store = helpline::store::connect(db.url()).await.unwrap();
+    (db, store)
 }
 
 fn feed(server: &MockServer, timeout_ms: u64) -> Feed {
@@ -61,8 +60,7 @@ fn new_years_day_2029(live: &LiveHours) -> Option<String> {
 
 #[tokio::test]
 async fn good_then_bad_feeds_keep_the_last_good_calendar() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_in(&dir).await;
+    let (_db, store) = suite_store().await;
     let live = live(store.as_ref()).await;
     let server = MockServer::start().await;
     assert_eq!(live.get().holidays().source(), "embedded snapshot");
@@ -140,8 +138,7 @@ async fn good_then_bad_feeds_keep_the_last_good_calendar() {
 
 #[tokio::test]
 async fn conditional_requests_cost_little() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_in(&dir).await;
+    let (_db, store) = suite_store().await;
     let live = live(store.as_ref()).await;
     let server = MockServer::start().await;
     Mock::given(method("GET"))
@@ -186,10 +183,8 @@ async fn the_service_refreshes_at_startup_and_a_restart_without_network_keeps_th
         )
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let db_dir = dir.path().to_path_buf();
     let url = format!("{}/bank-holidays.json", server.uri());
-    let app = spawn_app_with(NOW, dir, &[("HELPLINE_BANK_HOLIDAYS_URL", &url)]).await;
+    let app = spawn_app_with(NOW, &[("HELPLINE_BANK_HOLIDAYS_URL", &url)]).await;
     // The first refresh runs in the background; wait (bounded) for it to land.
     let mut stored = None;
     for _ in 0..100 {
@@ -218,12 +213,7 @@ async fn the_service_refreshes_at_startup_and_a_restart_without_network_keeps_th
     assert_eq!(ready["calendar"]["last_bank_holiday"], "2029-01-01");
 
     // "Restart" with the network gone: a second instance on the same database.
-    let store = helpline::store::connect(&format!(
-        "sqlite://{}",
-        db_dir.join("helpline.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = helpline::store::connect(app.db.url()).await.unwrap();
     let live = live(store.as_ref()).await;
     assert_eq!(
         live.get().holidays().source(),
@@ -250,7 +240,7 @@ async fn the_service_refreshes_at_startup_and_a_restart_without_network_keeps_th
 #[tokio::test]
 async fn readyz_warns_when_the_calendar_runs_short() {
     // Mid-2028: the embedded snapshot ends on 26 December 2028, under 6 months ahead.
-    let app = spawn_app_with("2028-08-01T10:00:00Z", tempfile::tempdir().unwrap(), &[]).await;
+    let app = spawn_app_with("2028-08-01T10:00:00Z", &[]).await;
     let r = app
         .client
         .get(format!("http://{}/readyz", app.addr))
@@ -282,7 +272,7 @@ async fn readyz_warns_when_the_calendar_runs_short() {
         "{metrics}"
     );
 
-    let fine = spawn_app_with(NOW, tempfile::tempdir().unwrap(), &[]).await;
+    let fine = spawn_app_with(NOW, &[]).await;
     let ready: Value = fine
         .client
         .get(format!("http://{}/readyz", fine.addr))
@@ -313,9 +303,8 @@ fn helpline(db: &str, args: &[&str]) -> (bool, String, String) {
 
 #[tokio::test]
 async fn a_manager_closes_the_afternoon_with_one_command_and_callers_hear_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("helpline.db").display());
-    let app = spawn_app_with("2026-12-24T12:30:00Z", dir, &[]).await;
+    let app = spawn_app_with("2026-12-24T12:30:00Z", &[]).await;
+    let db = app.db.url().to_string();
 
     let call = app.call_from("+447700900123").await;
     assert!(
@@ -392,9 +381,8 @@ async fn a_manager_closes_the_afternoon_with_one_command_and_callers_hear_why() 
 
 #[tokio::test]
 async fn a_special_saturday_opening_lets_callers_reach_an_adviser() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("helpline.db").display());
-    let app = spawn_app_with("2026-11-28T11:00:00Z", dir, &[]).await;
+    let app = spawn_app_with("2026-11-28T11:00:00Z", &[]).await;
+    let db = app.db.url().to_string();
     let (ok, _, err) = helpline(
         &db,
         &[

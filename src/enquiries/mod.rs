@@ -89,7 +89,7 @@ pub struct UnknownValue {
 }
 
 /// The short number a caller quotes: six digits, read out one by one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Reference(String);
 

@@ -9,9 +9,15 @@ use chrono::{DateTime, Utc};
 use crate::enquiries::{Enquiry, NewEnquiry};
 use crate::flows::{Answer, Answers};
 
+mod postgres;
+mod rows;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// How many random references to try before giving up (a collision is rare; ten in a row is a fault).
+const REFERENCE_TRIES: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -19,7 +25,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported DATABASE_URL `{0}`: use sqlite://PATH (e.g. sqlite://helpline.db) or sqlite::memory:")]
+    #[error("unsupported DATABASE_URL `{0}`: use sqlite://PATH (e.g. sqlite://helpline.db), sqlite::memory: or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
@@ -155,6 +161,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
     }

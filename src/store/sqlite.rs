@@ -4,25 +4,20 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use super::rows::*;
 use super::{
     CallEnd, CallRecord, NewCall, NewClosure, NewStep, StepRecord, Store, StoreError,
     StoredCalendar,
 };
-use crate::enquiries::{Enquiry, NewEnquiry, Recording, Reference};
+use crate::enquiries::{Enquiry, NewEnquiry, Reference};
 use crate::flows::{Answer, Answers};
-use crate::hours::{Closure, ClosureKind};
-use crate::phone::UkNumber;
+use crate::hours::Closure;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// How many random references to try before giving up (a collision is rare; ten in a row is a fault).
-const REFERENCE_TRIES: u32 = 10;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -61,42 +56,11 @@ impl SqliteStore {
     }
 }
 
-fn enquiry_from_row(row: &SqliteRow) -> Result<Enquiry, StoreError> {
-    let corrupt =
-        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("enquiry {what}: {e}"));
-    let reference: String = row.try_get("reference")?;
-    let trust: String = row.try_get("trust")?;
-    let category: String = row.try_get("category")?;
-    let status: String = row.try_get("status")?;
-    let duration: Option<i64> = row.try_get("recording_duration")?;
-    Ok(Enquiry {
-        id: row.try_get("id")?,
-        reference: Reference::parse(&reference).ok_or_else(|| corrupt("reference", &reference))?,
-        call_sid: row.try_get("call_sid")?,
-        callback_number: row.try_get("callback_number")?,
-        trust: trust.parse().map_err(|e| corrupt("trust", &e))?,
-        category: category.parse().map_err(|e| corrupt("category", &e))?,
-        recording_url: row.try_get("recording_url")?,
-        recording_duration: duration.and_then(|d| u32::try_from(d).ok()),
-        status: status.parse().map_err(|e| corrupt("status", &e))?,
-        created_at: row.try_get::<DateTime<Utc>, _>("created_at")?,
-        callback_due: row.try_get::<NaiveDate, _>("callback_due")?,
-    })
-}
-
-const ENQUIRY_COLUMNS: &str =
-    "id, reference, call_sid, callback_number, trust, category, recording_url, \
-     recording_duration, status, created_at, callback_due";
-
 async fn bump_revision(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<(), StoreError> {
     sqlx::query("UPDATE hours_revision SET revision = revision + 1 WHERE id = 1")
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-fn is_unique_violation(e: &sqlx::Error, column: &str) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation() && db.message().contains(column))
 }
 
 #[async_trait]
@@ -122,7 +86,7 @@ impl Store for SqliteStore {
              ON CONFLICT (call_sid, seq) DO NOTHING",
         )
         .bind(&step.call_sid)
-        .bind(step.seq)
+        .bind(i64::from(step.seq))
         .bind(&step.node)
         .bind(&step.input)
         .bind(&step.outcome)
@@ -133,53 +97,17 @@ impl Store for SqliteStore {
     }
 
     async fn answers(&self, call_sid: &str) -> Result<Answers, StoreError> {
-        let rows = sqlx::query("SELECT name, value FROM call_answers WHERE call_sid = ?")
-            .bind(call_sid)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut answers = Answers::default();
-        let mut recording_url = None;
-        let mut recording_duration = None;
-        for row in rows {
-            let name: String = row.try_get("name")?;
-            let value: String = row.try_get("value")?;
-            let bad =
-                |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("answer {name}: {e}"));
-            match name.as_str() {
-                "callback_number" => {
-                    answers.callback_number =
-                        Some(UkNumber::parse(&value).ok_or_else(|| bad(&"not a UK number"))?)
-                }
-                "trust" => answers.trust = Some(value.parse().map_err(|e| bad(&e))?),
-                "category" => answers.category = Some(value.parse().map_err(|e| bad(&e))?),
-                "recording_url" => recording_url = Some(value),
-                "recording_duration" => {
-                    recording_duration = Some(value.parse::<u32>().map_err(|e| bad(&e))?)
-                }
-                _ => {}
-            }
-        }
-        if let (Some(url), Some(duration_seconds)) = (recording_url, recording_duration) {
-            answers.message = Some(Recording {
-                url,
-                duration_seconds,
-            });
-        }
-        Ok(answers)
+        let pairs: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, value FROM call_answers WHERE call_sid = ?")
+                .bind(call_sid)
+                .fetch_all(&self.pool)
+                .await?;
+        answers_from_pairs(pairs)
     }
 
     async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError> {
-        let pairs: Vec<(&str, String)> = match answer {
-            Answer::CallbackNumber(n) => vec![("callback_number", n.e164().to_string())],
-            Answer::Trust(t) => vec![("trust", t.as_str().to_string())],
-            Answer::Category(c) => vec![("category", c.as_str().to_string())],
-            Answer::Message(r) => vec![
-                ("recording_url", r.url.clone()),
-                ("recording_duration", r.duration_seconds.to_string()),
-            ],
-        };
         let mut tx = self.pool.begin().await?;
-        for (name, value) in pairs {
+        for (name, value) in answer_pairs(answer) {
             sqlx::query(
                 "INSERT INTO call_answers (call_sid, name, value) VALUES (?, ?, ?) \
                  ON CONFLICT (call_sid, name) DO UPDATE SET value = excluded.value",
@@ -195,7 +123,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_enquiry(&self, e: &NewEnquiry) -> Result<Enquiry, StoreError> {
-        for _ in 0..REFERENCE_TRIES {
+        for _ in 0..super::REFERENCE_TRIES {
             let reference = Reference::random();
             let inserted = sqlx::query(
                 "INSERT INTO enquiries (id, reference, call_sid, callback_number, trust, category, \
@@ -209,42 +137,43 @@ impl Store for SqliteStore {
             .bind(e.trust.as_str())
             .bind(e.category.as_str())
             .bind(e.recording.as_ref().map(|r| r.url.as_str()))
-            .bind(e.recording.as_ref().map(|r| r.duration_seconds))
+            .bind(e.recording.as_ref().map(|r| i64::from(r.duration_seconds)))
             .bind(e.created_at)
             .bind(e.callback_due)
             .execute(&self.pool)
             .await;
             match inserted {
+                // Inserted now, or already there from an earlier (retried) request.
                 Ok(_) => {
-                    // Inserted now, or already there from an earlier (retried) request.
-                    return self.enquiry_for_call(&e.call_sid).await?.ok_or_else(|| {
-                        StoreError::Corrupt("enquiry vanished after insert".into())
-                    });
+                    return self
+                        .enquiry_for_call(&e.call_sid)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt("enquiry vanished after insert".into()))
                 }
                 Err(err) if is_unique_violation(&err, "reference") => continue,
                 Err(err) => return Err(err.into()),
             }
         }
-        Err(StoreError::NoFreeReference(REFERENCE_TRIES))
+        Err(StoreError::NoFreeReference(super::REFERENCE_TRIES))
     }
 
     async fn enquiry_for_call(&self, call_sid: &str) -> Result<Option<Enquiry>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row: Option<EnquiryRow> = sqlx::query_as(&format!(
             "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE call_sid = ?"
         ))
         .bind(call_sid)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(enquiry_from_row).transpose()
+        row.map(Enquiry::try_from).transpose()
     }
 
     async fn list_enquiries(&self) -> Result<Vec<Enquiry>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<EnquiryRow> = sqlx::query_as(&format!(
             "SELECT {ENQUIRY_COLUMNS} FROM enquiries ORDER BY created_at, reference"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(enquiry_from_row).collect()
+        rows.into_iter().map(Enquiry::try_from).collect()
     }
 
     async fn queue_joined(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -266,13 +195,12 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE calls SET queue_left_at = ?, queue_result = ?, queue_wait_seconds = ?, \
-             hung_up_in_queue = CASE WHEN ? = 'hangup' THEN 1 ELSE hung_up_in_queue END WHERE call_sid = ?",
+            "UPDATE calls SET queue_left_at = ?1, queue_result = ?2, queue_wait_seconds = ?3, \
+             hung_up_in_queue = CASE WHEN ?2 = 'hangup' THEN 1 ELSE hung_up_in_queue END WHERE call_sid = ?4",
         )
         .bind(at)
         .bind(result)
         .bind(wait_seconds)
-        .bind(result)
         .bind(call_sid)
         .execute(&self.pool)
         .await?;
@@ -313,53 +241,30 @@ impl Store for SqliteStore {
     }
 
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT call_sid, caller, started_at, in_hours, simulated, ended_at, duration_seconds, final_status, \
-             queue_joined_at, queue_result, queue_wait_seconds, hung_up_in_queue FROM calls WHERE call_sid = ?",
-        )
+        let row: Option<CallRow> = sqlx::query_as(&format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE call_sid = ?"
+        ))
         .bind(call_sid)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(CallRecord {
-            call_sid: r.try_get("call_sid")?,
-            caller: r.try_get("caller")?,
-            started_at: r.try_get("started_at")?,
-            in_hours: r.try_get("in_hours")?,
-            simulated: r.try_get("simulated")?,
-            ended_at: r.try_get("ended_at")?,
-            duration_seconds: r.try_get("duration_seconds")?,
-            final_status: r.try_get("final_status")?,
-            queue_joined_at: r.try_get("queue_joined_at")?,
-            queue_result: r.try_get("queue_result")?,
-            queue_wait_seconds: r.try_get("queue_wait_seconds")?,
-            hung_up_in_queue: r.try_get("hung_up_in_queue")?,
-        }))
+        Ok(row.map(CallRecord::from))
     }
 
     async fn steps(&self, call_sid: &str) -> Result<Vec<StepRecord>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<StepRow> = sqlx::query_as(
             "SELECT seq, node, input, outcome FROM call_steps WHERE call_sid = ? ORDER BY seq",
         )
         .bind(call_sid)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StepRecord {
-                    seq: r.try_get("seq")?,
-                    node: r.try_get("node")?,
-                    input: r.try_get("input")?,
-                    outcome: r.try_get("outcome")?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(StepRecord::try_from).collect()
     }
 
     async fn add_closure(&self, c: &NewClosure) -> Result<Closure, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "INSERT INTO closures (kind, starts_at, ends_at, reason, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        let row: ClosureRow = sqlx::query_as(
+            "INSERT INTO closures (kind, starts_at, ends_at, reason, created_at) VALUES (?, ?, ?, ?, ?) \
+             RETURNING id, kind, starts_at, ends_at, reason",
         )
         .bind(c.kind.as_str())
         .bind(c.from)
@@ -370,34 +275,16 @@ impl Store for SqliteStore {
         .await?;
         bump_revision(&mut tx).await?;
         tx.commit().await?;
-        Ok(Closure {
-            id: row.try_get("id")?,
-            kind: c.kind,
-            from: c.from,
-            until: c.until,
-            reason: c.reason.clone(),
-        })
+        Closure::try_from(row)
     }
 
     async fn list_closures(&self) -> Result<Vec<Closure>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<ClosureRow> = sqlx::query_as(
             "SELECT id, kind, starts_at, ends_at, reason FROM closures ORDER BY starts_at, id",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get("kind")?;
-                Ok(Closure {
-                    id: r.try_get("id")?,
-                    kind: ClosureKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("closure kind `{kind}`")))?,
-                    from: r.try_get("starts_at")?,
-                    until: r.try_get("ends_at")?,
-                    reason: r.try_get("reason")?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(Closure::try_from).collect()
     }
 
     async fn remove_closure(&self, id: i64) -> Result<bool, StoreError> {
@@ -416,33 +303,21 @@ impl Store for SqliteStore {
 
     async fn hours_revision(&self) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query("SELECT revision FROM hours_revision WHERE id = 1")
+            sqlx::query_scalar("SELECT revision FROM hours_revision WHERE id = 1")
                 .fetch_one(&self.pool)
-                .await?
-                .try_get("revision")?,
+                .await?,
         )
     }
 
     async fn stored_calendar(&self, division: &str) -> Result<Option<StoredCalendar>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<CalendarRow> = sqlx::query_as(
             "SELECT division, document, source, fetched_at, checked_at, etag, last_modified \
              FROM bank_holiday_calendars WHERE division = ?",
         )
         .bind(division)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(StoredCalendar {
-                division: r.try_get("division")?,
-                document: r.try_get("document")?,
-                source: r.try_get("source")?,
-                fetched_at: r.try_get("fetched_at")?,
-                checked_at: r.try_get("checked_at")?,
-                etag: r.try_get("etag")?,
-                last_modified: r.try_get("last_modified")?,
-            })
-        })
-        .transpose()
+        Ok(row.map(StoredCalendar::from))
     }
 
     async fn save_calendar(&self, c: &StoredCalendar) -> Result<(), StoreError> {

@@ -4,6 +4,8 @@
 //! <Enqueue waitUrl/action>, and collecting what the caller hears.
 #![allow(dead_code)]
 
+pub mod db;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -21,7 +23,7 @@ pub struct TestApp {
     pub clock: FixedClock,
     pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    pub db: db::TestDb,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -31,18 +33,27 @@ pub fn at(rfc3339: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// The service at a chosen instant (RFC 3339), with the bank-holiday feed off: no test
-/// reaches the internet.
+/// The service at a chosen instant (RFC 3339) on the suite's backend (SQLite, or PostgreSQL
+/// with `HELPLINE_TEST_BACKEND=postgres`), with the bank-holiday feed off: no test reaches
+/// the internet.
 pub async fn spawn_app(when: &str) -> TestApp {
-    spawn_app_with(when, tempfile::tempdir().expect("tempdir"), &[]).await
+    spawn_app_with(when, &[]).await
 }
 
-/// The service over the database in `dir`, with extra settings (they win over the defaults).
-pub async fn spawn_app_with(when: &str, dir: tempfile::TempDir, extra: &[(&str, &str)]) -> TestApp {
-    let db = format!("sqlite://{}", dir.path().join("helpline.db").display());
+/// The same with extra settings (they win over the defaults).
+pub async fn spawn_app_with(when: &str, extra: &[(&str, &str)]) -> TestApp {
+    let db = db::TestDb::for_suite()
+        .await
+        .expect("a test database (see tests/support/db.rs)");
+    spawn_app_on(when, db, extra).await
+}
+
+/// The service over a given test database.
+pub async fn spawn_app_on(when: &str, db: db::TestDb, extra: &[(&str, &str)]) -> TestApp {
+    let url = db.url().to_string();
     let mut pairs = vec![
         ("HELPLINE_LISTEN", "127.0.0.1:0"),
-        ("DATABASE_URL", db.as_str()),
+        ("DATABASE_URL", url.as_str()),
         ("TWILIO_AUTH_TOKEN", TOKEN),
         ("HELPLINE_PUBLIC_URL", PUBLIC),
         ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
@@ -62,13 +73,13 @@ pub async fn spawn_app_with(when: &str, dir: tempfile::TempDir, extra: &[(&str, 
         let _ = rx.await;
     }));
     // A second connection to the same database, to check what was stored.
-    let store = helpline::store::connect(&db).await.expect("store");
+    let store = helpline::store::connect(&url).await.expect("store");
     TestApp {
         addr,
         clock,
         store,
         client: reqwest::Client::new(),
-        _dir: dir,
+        db,
         _shutdown: tx,
     }
 }

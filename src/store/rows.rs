@@ -1,0 +1,219 @@
+//! Rows as both backends return them, and their conversion to domain types: one place
+//! decides how a stored value becomes an enquiry, a call or a closure.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{CallRecord, StepRecord, StoreError, StoredCalendar};
+use crate::enquiries::{Enquiry, Reference};
+use crate::hours::{Closure, ClosureKind};
+
+pub const ENQUIRY_COLUMNS: &str =
+    "id, reference, call_sid, callback_number, trust, category, recording_url, \
+     recording_duration, status, created_at, callback_due";
+
+pub const CALL_COLUMNS: &str =
+    "call_sid, caller, started_at, in_hours, simulated, ended_at, duration_seconds, \
+     final_status, queue_joined_at, queue_result, queue_wait_seconds, hung_up_in_queue";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct EnquiryRow {
+    id: String,
+    reference: String,
+    call_sid: String,
+    callback_number: String,
+    trust: String,
+    category: String,
+    recording_url: Option<String>,
+    recording_duration: Option<i64>,
+    status: String,
+    created_at: DateTime<Utc>,
+    callback_due: NaiveDate,
+}
+
+impl TryFrom<EnquiryRow> for Enquiry {
+    type Error = StoreError;
+
+    fn try_from(r: EnquiryRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("enquiry {what}: {e}"))
+        };
+        Ok(Enquiry {
+            reference: Reference::parse(&r.reference)
+                .ok_or_else(|| corrupt("reference", &r.reference))?,
+            trust: r.trust.parse().map_err(|e| corrupt("trust", &e))?,
+            category: r.category.parse().map_err(|e| corrupt("category", &e))?,
+            status: r.status.parse().map_err(|e| corrupt("status", &e))?,
+            recording_duration: r.recording_duration.and_then(|d| u32::try_from(d).ok()),
+            id: r.id,
+            call_sid: r.call_sid,
+            callback_number: r.callback_number,
+            recording_url: r.recording_url,
+            created_at: r.created_at,
+            callback_due: r.callback_due,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct CallRow {
+    call_sid: String,
+    caller: Option<String>,
+    started_at: DateTime<Utc>,
+    in_hours: bool,
+    simulated: bool,
+    ended_at: Option<DateTime<Utc>>,
+    duration_seconds: Option<i64>,
+    final_status: Option<String>,
+    queue_joined_at: Option<DateTime<Utc>>,
+    queue_result: Option<String>,
+    queue_wait_seconds: Option<i64>,
+    hung_up_in_queue: bool,
+}
+
+impl From<CallRow> for CallRecord {
+    fn from(r: CallRow) -> Self {
+        CallRecord {
+            call_sid: r.call_sid,
+            caller: r.caller,
+            started_at: r.started_at,
+            in_hours: r.in_hours,
+            simulated: r.simulated,
+            ended_at: r.ended_at,
+            duration_seconds: r.duration_seconds,
+            final_status: r.final_status,
+            queue_joined_at: r.queue_joined_at,
+            queue_result: r.queue_result,
+            queue_wait_seconds: r.queue_wait_seconds,
+            hung_up_in_queue: r.hung_up_in_queue,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct StepRow {
+    seq: i64,
+    node: String,
+    input: String,
+    outcome: String,
+}
+
+impl TryFrom<StepRow> for StepRecord {
+    type Error = StoreError;
+
+    fn try_from(r: StepRow) -> Result<Self, StoreError> {
+        Ok(StepRecord {
+            seq: u32::try_from(r.seq).map_err(|e| StoreError::Corrupt(format!("step seq: {e}")))?,
+            node: r.node,
+            input: r.input,
+            outcome: r.outcome,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ClosureRow {
+    id: i64,
+    kind: String,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    reason: String,
+}
+
+impl TryFrom<ClosureRow> for Closure {
+    type Error = StoreError;
+
+    fn try_from(r: ClosureRow) -> Result<Self, StoreError> {
+        Ok(Closure {
+            id: r.id,
+            kind: ClosureKind::parse(&r.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("closure kind `{}`", r.kind)))?,
+            from: r.starts_at,
+            until: r.ends_at,
+            reason: r.reason,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct CalendarRow {
+    division: String,
+    document: String,
+    source: String,
+    fetched_at: DateTime<Utc>,
+    checked_at: DateTime<Utc>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+impl From<CalendarRow> for StoredCalendar {
+    fn from(r: CalendarRow) -> Self {
+        StoredCalendar {
+            division: r.division,
+            document: r.document,
+            source: r.source,
+            fetched_at: r.fetched_at,
+            checked_at: r.checked_at,
+            etag: r.etag,
+            last_modified: r.last_modified,
+        }
+    }
+}
+
+/// Collects stored answers (name, value) into the flow's answers.
+pub fn answers_from_pairs(
+    pairs: Vec<(String, String)>,
+) -> Result<crate::flows::Answers, StoreError> {
+    use crate::enquiries::Recording;
+    use crate::phone::UkNumber;
+    let mut answers = crate::flows::Answers::default();
+    let mut recording_url = None;
+    let mut recording_duration = None;
+    for (name, value) in pairs {
+        let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("answer {name}: {e}"));
+        match name.as_str() {
+            "callback_number" => {
+                answers.callback_number =
+                    Some(UkNumber::parse(&value).ok_or_else(|| bad(&"not a UK number"))?)
+            }
+            "trust" => answers.trust = Some(value.parse().map_err(|e| bad(&e))?),
+            "category" => answers.category = Some(value.parse().map_err(|e| bad(&e))?),
+            "recording_url" => recording_url = Some(value),
+            "recording_duration" => {
+                recording_duration = Some(value.parse::<u32>().map_err(|e| bad(&e))?)
+            }
+            _ => {}
+        }
+    }
+    if let (Some(url), Some(duration_seconds)) = (recording_url, recording_duration) {
+        answers.message = Some(Recording {
+            url,
+            duration_seconds,
+        });
+    }
+    Ok(answers)
+}
+
+/// The (name, value) rows an answer is stored as.
+pub fn answer_pairs(answer: &crate::flows::Answer) -> Vec<(&'static str, String)> {
+    use crate::flows::Answer;
+    match answer {
+        Answer::CallbackNumber(n) => vec![("callback_number", n.e164().to_string())],
+        Answer::Trust(t) => vec![("trust", t.as_str().to_string())],
+        Answer::Category(c) => vec![("category", c.as_str().to_string())],
+        Answer::Message(r) => vec![
+            ("recording_url", r.url.clone()),
+            ("recording_duration", r.duration_seconds.to_string()),
+        ],
+    }
+}
+
+/// A unique-constraint violation on `column` (both backends name the column or its
+/// constraint in the message).
+pub fn is_unique_violation(e: &sqlx::Error, column: &str) -> bool {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            db.message().contains(column) || db.constraint().is_some_and(|c| c.contains(column))
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,338 @@
+//! The store contract, run on both backends: SQLite and PostgreSQL behave the same.
+
+mod support;
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use helpline::enquiries::{Category, NewEnquiry, Recording, Trust};
+use helpline::flows::{Answer, Answers};
+use helpline::hours::ClosureKind;
+use helpline::phone::UkNumber;
+use helpline::store::{CallEnd, NewCall, NewClosure, NewStep, Store, StoredCalendar};
+use support::at;
+use support::db::TestDb;
+
+/// Runs `$name(store)` once on SQLite and once on PostgreSQL (skipped, with the reason
+/// printed, when there is no PostgreSQL and HELPLINE_REQUIRE_ALL_TESTS is not set).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                let db = TestDb::sqlite();
+                super::$name(&db, helpline::store::connect(db.url()).await.unwrap()).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let Some(db) = TestDb::postgres().await else { return };
+                super::$name(&db, helpline::store::connect(db.url()).await.unwrap()).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    calls_and_steps_are_idempotent,
+    answers_round_trip,
+    one_enquiry_per_call,
+    queue_and_end_of_call,
+    closures_bump_the_revision,
+    calendar_copy_round_trips,
+    concurrent_enquiries_from_two_pools_make_one,
+    migrations_are_safe_to_run_twice,
+);
+
+fn new_call(sid: &str) -> NewCall {
+    NewCall {
+        call_sid: sid.into(),
+        caller: Some("+447700900123".into()),
+        started_at: at("2026-11-24T10:00:00Z"),
+        in_hours: true,
+        simulated: false,
+    }
+}
+
+fn new_enquiry(sid: &str) -> NewEnquiry {
+    NewEnquiry {
+        call_sid: sid.into(),
+        callback_number: UkNumber::parse("07700900123").unwrap(),
+        trust: Trust::AlderHey,
+        category: Category::DataConcern,
+        recording: Some(Recording {
+            url: "https://r/RE1".into(),
+            duration_seconds: 12,
+        }),
+        created_at: at("2026-11-24T10:05:00Z"),
+        callback_due: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+    }
+}
+
+async fn calls_and_steps_are_idempotent(_: &TestDb, store: Arc<dyn Store>) {
+    store.record_call(&new_call("CA1")).await.unwrap();
+    let mut again = new_call("CA1");
+    again.in_hours = false;
+    store.record_call(&again).await.unwrap();
+    let rec = store.call("CA1").await.unwrap().unwrap();
+    assert!(rec.in_hours, "the first record stands");
+    assert_eq!(rec.started_at, at("2026-11-24T10:00:00Z"));
+    let step = |seq, outcome: &str| NewStep {
+        call_sid: "CA1".into(),
+        seq,
+        node: "main_menu".into(),
+        input: "dtmf".into(),
+        outcome: outcome.into(),
+        at: at("2026-11-24T10:00:10Z"),
+    };
+    assert!(store.record_step(&step(1, "option-2")).await.unwrap());
+    assert!(
+        !store.record_step(&step(1, "option-2")).await.unwrap(),
+        "a retried step is not recorded twice"
+    );
+    assert!(store.record_step(&step(2, "invalid")).await.unwrap());
+    let steps = store.steps("CA1").await.unwrap();
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| (s.seq, s.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, "option-2"), (2, "invalid")]
+    );
+    assert!(store.call("CA-none").await.unwrap().is_none());
+}
+
+async fn answers_round_trip(_: &TestDb, store: Arc<dyn Store>) {
+    store.record_call(&new_call("CA2")).await.unwrap();
+    assert_eq!(store.answers("CA2").await.unwrap(), Answers::default());
+    store
+        .save_answer("CA2", &Answer::Trust(Trust::RoyalLiverpool))
+        .await
+        .unwrap();
+    store
+        .save_answer("CA2", &Answer::Trust(Trust::NotSure))
+        .await
+        .unwrap();
+    store
+        .save_answer("CA2", &Answer::Category(Category::Other))
+        .await
+        .unwrap();
+    store
+        .save_answer(
+            "CA2",
+            &Answer::CallbackNumber(UkNumber::parse("01517063602").unwrap()),
+        )
+        .await
+        .unwrap();
+    let rec = Recording {
+        url: "https://r/RE2".into(),
+        duration_seconds: 30,
+    };
+    store
+        .save_answer("CA2", &Answer::Message(rec.clone()))
+        .await
+        .unwrap();
+    let a = store.answers("CA2").await.unwrap();
+    assert_eq!(a.trust, Some(Trust::NotSure), "the latest answer wins");
+    assert_eq!(a.category, Some(Category::Other));
+    assert_eq!(a.callback_number.unwrap().e164(), "+441517063602");
+    assert_eq!(a.message, Some(rec));
+}
+
+async fn one_enquiry_per_call(_: &TestDb, store: Arc<dyn Store>) {
+    let first = store.create_enquiry(&new_enquiry("CA3")).await.unwrap();
+    let again = store.create_enquiry(&new_enquiry("CA3")).await.unwrap();
+    assert_eq!(first, again, "a retry returns the stored enquiry");
+    let other = store.create_enquiry(&new_enquiry("CA4")).await.unwrap();
+    assert_ne!(first.reference, other.reference);
+    assert_ne!(first.id, other.id);
+    assert_eq!(first.recording_duration, Some(12));
+    assert_eq!(first.status.as_str(), "new");
+    assert_eq!(first.created_at, at("2026-11-24T10:05:00Z"));
+    let all = store.list_enquiries().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        store
+            .enquiry_for_call("CA4")
+            .await
+            .unwrap()
+            .unwrap()
+            .reference,
+        other.reference
+    );
+}
+
+async fn queue_and_end_of_call(_: &TestDb, store: Arc<dyn Store>) {
+    for sid in ["CA5", "CA6", "CA7"] {
+        store.record_call(&new_call(sid)).await.unwrap();
+        store
+            .queue_joined(sid, at("2026-11-24T10:01:00Z"))
+            .await
+            .unwrap();
+        store
+            .queue_joined(sid, at("2026-11-24T10:02:00Z"))
+            .await
+            .unwrap();
+    }
+    store
+        .queue_left("CA5", "bridged", Some(95), at("2026-11-24T10:02:35Z"))
+        .await
+        .unwrap();
+    store
+        .queue_left("CA6", "hangup", Some(20), at("2026-11-24T10:01:20Z"))
+        .await
+        .unwrap();
+    let end = |sid: &str| CallEnd {
+        call_sid: sid.into(),
+        status: "completed".into(),
+        duration_seconds: Some(300),
+        at: at("2026-11-24T10:06:00Z"),
+    };
+    for sid in ["CA5", "CA6", "CA7"] {
+        store.call_ended(&end(sid)).await.unwrap();
+    }
+    let (c5, c6, c7) = (
+        store.call("CA5").await.unwrap().unwrap(),
+        store.call("CA6").await.unwrap().unwrap(),
+        store.call("CA7").await.unwrap().unwrap(),
+    );
+    assert_eq!(
+        c5.queue_joined_at,
+        Some(at("2026-11-24T10:01:00Z")),
+        "the first join counts"
+    );
+    assert!(!c5.hung_up_in_queue && c6.hung_up_in_queue && c7.hung_up_in_queue);
+    assert_eq!(c5.duration_seconds, Some(300));
+    assert_eq!(
+        store
+            .answered_since(at("2026-11-24T10:00:00Z"))
+            .await
+            .unwrap(),
+        vec![95]
+    );
+    assert!(store
+        .answered_since(at("2026-11-24T11:00:00Z"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn closures_bump_the_revision(_: &TestDb, store: Arc<dyn Store>) {
+    let r0 = store.hours_revision().await.unwrap();
+    let c = store
+        .add_closure(&NewClosure {
+            kind: ClosureKind::Closed,
+            from: at("2026-12-24T12:00:00Z"),
+            until: at("2026-12-24T16:00:00Z"),
+            reason: "Closing early".into(),
+            created_at: at("2026-11-24T10:00:00Z"),
+        })
+        .await
+        .unwrap();
+    let o = store
+        .add_closure(&NewClosure {
+            kind: ClosureKind::Open,
+            from: at("2026-11-28T10:00:00Z"),
+            until: at("2026-11-28T13:00:00Z"),
+            reason: "Saturday".into(),
+            created_at: at("2026-11-24T10:00:00Z"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.hours_revision().await.unwrap(), r0 + 2);
+    let list = store.list_closures().await.unwrap();
+    assert_eq!(list, vec![o.clone(), c.clone()], "soonest first");
+    assert!(store.remove_closure(c.id).await.unwrap());
+    assert!(!store.remove_closure(c.id).await.unwrap());
+    assert_eq!(
+        store.hours_revision().await.unwrap(),
+        r0 + 3,
+        "a failed removal changes nothing"
+    );
+    assert_eq!(store.list_closures().await.unwrap(), vec![o]);
+}
+
+async fn calendar_copy_round_trips(_: &TestDb, store: Arc<dyn Store>) {
+    assert!(store
+        .stored_calendar("england-and-wales")
+        .await
+        .unwrap()
+        .is_none());
+    let r0 = store.hours_revision().await.unwrap();
+    let copy = StoredCalendar {
+        division: "england-and-wales".into(),
+        document: "{\"england-and-wales\":{}}".into(),
+        source: "https://example.test/bank-holidays.json".into(),
+        fetched_at: at("2026-11-24T10:00:00Z"),
+        checked_at: at("2026-11-24T10:00:00Z"),
+        etag: Some("\"v1\"".into()),
+        last_modified: None,
+    };
+    store.save_calendar(&copy).await.unwrap();
+    assert_eq!(
+        store.stored_calendar("england-and-wales").await.unwrap(),
+        Some(copy.clone())
+    );
+    store
+        .calendar_checked("england-and-wales", at("2026-11-25T10:00:00Z"))
+        .await
+        .unwrap();
+    let checked = store
+        .stored_calendar("england-and-wales")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(checked.checked_at, at("2026-11-25T10:00:00Z"));
+    assert_eq!(checked.fetched_at, copy.fetched_at);
+    assert_eq!(
+        store.hours_revision().await.unwrap(),
+        r0 + 1,
+        "only a new copy bumps the revision"
+    );
+    let mut newer = copy.clone();
+    newer.etag = Some("\"v2\"".into());
+    store.save_calendar(&newer).await.unwrap();
+    assert_eq!(
+        store
+            .stored_calendar("england-and-wales")
+            .await
+            .unwrap()
+            .unwrap()
+            .etag
+            .as_deref(),
+        Some("\"v2\"")
+    );
+}
+
+/// Many simultaneous creations for one call, from two separate pools (as two instances
+/// would): exactly one enquiry, and everyone gets its reference.
+async fn concurrent_enquiries_from_two_pools_make_one(db: &TestDb, store: Arc<dyn Store>) {
+    let other = helpline::store::connect(db.url()).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            s.create_enquiry(&new_enquiry("CA-RACE")).await
+        }));
+    }
+    let mut references = std::collections::BTreeSet::new();
+    for t in tasks {
+        references.insert(t.await.unwrap().unwrap().reference);
+    }
+    assert_eq!(references.len(), 1, "{references:?}");
+    assert_eq!(store.list_enquiries().await.unwrap().len(), 1);
+}
+
+async fn migrations_are_safe_to_run_twice(db: &TestDb, _store: Arc<dyn Store>) {
+    // Several instances starting together each run the migrations.
+    let (a, b) = tokio::join!(
+        helpline::store::connect(db.url()),
+        helpline::store::connect(db.url())
+    );
+    a.unwrap().ping().await.unwrap();
+    b.unwrap().ping().await.unwrap();
+}
