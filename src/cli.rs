@@ -41,6 +41,13 @@ pub enum Command {
         #[arg(long)]
         insecure_dev: bool,
     },
+    /// Create or upgrade the database schema (DATABASE_URL); safe while other instances run.
+    Migrate,
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Is the line open at an instant, why, and when does it next open?
     Hours {
         /// The instant, RFC 3339 (e.g. 2026-12-24T15:59:59Z or 2026-06-17T09:00:00+01:00); default now.
@@ -86,6 +93,17 @@ pub enum Command {
     Closures {
         #[command(subcommand)]
         command: ClosuresCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and call flow without starting the service; prints the
+    /// settings in force (secrets hidden). Exits 1 naming the setting and the fix.
+    Check {
+        /// Also connect to the database (and apply pending migrations).
+        #[arg(long)]
+        connect: bool,
     },
 }
 
@@ -191,6 +209,59 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             tracing::info!(addr = %app.local_addr()?, public_url = %config.public_url, "helpline listening");
             app.run_until(shutdown_signal()).await?;
             tracing::info!("helpline stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let config = config()?;
+            crate::store::connect(&config.database_url).await?;
+            println!(
+                "database {} is up to date",
+                crate::store::redact_url(&config.database_url)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Check { connect },
+        } => {
+            let config = config()?;
+            let flow = app::load_flow(&config)?;
+            println!("configuration OK");
+            println!("  listen              {}", config.listen);
+            println!("  public URL          {}", config.public_url);
+            println!(
+                "  database            {}",
+                crate::store::redact_url(&config.database_url)
+            );
+            println!(
+                "  Twilio auth token   {}",
+                if config.twilio_auth_token.is_some() {
+                    "set (hidden)"
+                } else {
+                    "NOT SET: serve will refuse to start without --insecure-dev"
+                }
+            );
+            println!(
+                "  voice               {} ({})",
+                config.voice, config.language
+            );
+            println!("  weekly hours        {}", config.schedule);
+            println!(
+                "  bank holidays       {} from {}",
+                division_key(config.division),
+                config
+                    .bank_holidays_url
+                    .as_deref()
+                    .unwrap_or("(refresh off)")
+            );
+            println!(
+                "  call flow           {} ({} nodes)",
+                flow.source,
+                flow.nodes.len()
+            );
+            if connect {
+                crate::store::connect(&config.database_url).await?;
+                println!("  database reachable and migrated");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Hours { at, json } => {

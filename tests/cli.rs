@@ -213,3 +213,58 @@ fn simulate_is_interactive_without_inputs() {
     );
     assert!(out.contains("[end of input: the caller hangs up]"), "{out}");
 }
+
+#[test]
+fn config_check_validates_without_starting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_helpline"))
+        .args(["config", "check", "--connect"])
+        .env("DATABASE_URL", "sqlite::memory:")
+        .env("TWILIO_AUTH_TOKEN", "very-secret")
+        .env("HELPLINE_SCHEDULE", "Mon-Fri 08:00-18:00")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("configuration OK") && stdout.contains("Mon-Fri 08:00-18:00"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("set (hidden)") && !stdout.contains("very-secret"),
+        "{stdout}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_helpline"))
+        .args(["config", "check"])
+        .env("HELPLINE_VOICE", "Polly.Joanna")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("HELPLINE_VOICE") && err.contains("fix:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("new.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_helpline"))
+        .args(["migrate"])
+        .env("DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("new.db").exists());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+}
