@@ -40,6 +40,17 @@ pub enum AppError {
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
     #[error(
+        "HELPLINE_PUBLIC_URL is not set, so no signed Twilio request could be checked against the URL Twilio calls \
+         and every call would be refused\n    fix: set HELPLINE_PUBLIC_URL to the base URL configured on the Twilio number, \
+         e.g. https://helpline.example.nhs.uk"
+    )]
+    MissingPublicUrl,
+    #[error(
+        "--insecure-dev accepts unsigned webhooks, so it only listens on a loopback address, not {0}\n    \
+         fix: use HELPLINE_LISTEN=127.0.0.1:8080, or set TWILIO_AUTH_TOKEN and drop --insecure-dev"
+    )]
+    InsecureNotLoopback(SocketAddr),
+    #[error(
         "TWILIO_AUTH_TOKEN is not set, so webhook signatures could not be checked\n    \
          fix: set TWILIO_AUTH_TOKEN (or TWILIO_AUTH_TOKEN_FILE) to the account's auth token, \
          or run `helpline serve --insecure-dev` on a development machine"
@@ -137,7 +148,12 @@ impl App {
             if !insecure_dev {
                 return Err(AppError::MissingAuthToken);
             }
+            if !config.listen.ip().is_loopback() {
+                return Err(AppError::InsecureNotLoopback(config.listen));
+            }
             tracing::warn!("INSECURE development mode: Twilio signatures are NOT checked; never expose this to a network");
+        } else if !config.public_url_configured {
+            return Err(AppError::MissingPublicUrl);
         }
         let calls = calls(config, store.clone(), clock.clone(), false).await?;
         let hours = calls.hours.clone();

@@ -85,6 +85,8 @@ pub struct Config {
     pub database_url: String,
     /// The base URL Twilio calls (scheme, host, optional port and path prefix; no trailing slash).
     pub public_url: String,
+    /// Whether `public_url` was configured (rather than derived from the listen address).
+    pub public_url_configured: bool,
     pub voice: String,
     pub language: String,
     /// Call-flow directory; `None` uses `./call_flows` when present, else the built-in flow.
@@ -153,10 +155,14 @@ impl Config {
             .map(|(_, v)| v)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
 
-        let public_url = match pick("HELPLINE_PUBLIC_URL", "public_url", fc.public_url) {
-            Some((place, url)) => normalise_public_url(&url).map_err(|(m, f)| err(place, m, f))?,
-            None => format!("http://{listen}"),
-        };
+        let (public_url, public_url_configured) =
+            match pick("HELPLINE_PUBLIC_URL", "public_url", fc.public_url) {
+                Some((place, url)) => (
+                    normalise_public_url(&url).map_err(|(m, f)| err(place, m, f))?,
+                    true,
+                ),
+                None => (format!("http://{listen}"), false),
+            };
 
         let (place, voice) = pick("HELPLINE_VOICE", "voice", fc.voice)
             .unwrap_or(("default".into(), DEFAULT_VOICE.into()));
@@ -277,6 +283,7 @@ impl Config {
             listen,
             database_url,
             public_url,
+            public_url_configured,
             voice,
             language: LANGUAGE.into(),
             call_flows,

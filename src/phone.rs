@@ -63,6 +63,26 @@ impl UkNumber {
         spaced(digits)
     }
 
+    /// The whole number read back digit by digit in its national form, grouped so the
+    /// pauses fall where a person would put them: "0 7 7 0 0, 9 0 0, 4 5 6".
+    pub fn spoken(&self) -> String {
+        let national = self.national();
+        let (head, tail) = national.split_at(5.min(national.len()));
+        let mut groups = vec![spaced(head)];
+        let mut rest = tail;
+        while !rest.is_empty() {
+            let take = if rest.len() == 4 {
+                4
+            } else {
+                3.min(rest.len())
+            };
+            let (g, r) = rest.split_at(take);
+            groups.push(spaced(g));
+            rest = r;
+        }
+        groups.join(", ")
+    }
+
     /// Masked for display and logs of last resort: `07700 9•••23`-style, keeping 2 digits.
     pub fn masked(&self) -> String {
         let national = self.national();
@@ -163,6 +183,15 @@ mod tests {
     fn speaks_and_masks() {
         let n = UkNumber::parse("07700900123").unwrap();
         assert_eq!(n.spoken_last_digits(4), "0 1 2 3");
+        assert_eq!(n.spoken(), "0 7 7 0 0, 9 0 0, 1 2 3");
+        assert_eq!(
+            UkNumber::parse("0151 706 3602").unwrap().spoken(),
+            "0 1 5 1 7, 0 6 3, 6 0 2"
+        );
+        assert_eq!(
+            UkNumber::parse("01697 73456").unwrap().spoken(),
+            "0 1 6 9 7, 7 3 4, 5 6"
+        );
         assert_eq!(n.national(), "07700900123");
         assert_eq!(n.masked(), "•••••••••23");
         assert!(!format!("{n:?}").contains("900123"));

@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 
 use crate::calls::{CallInfo, Calls, Reply};
 use crate::enquiries::Recording;
-use crate::flows::{Input, NodeKind, Wait};
+use crate::flows::{Input, NodeKind, QueueWait, Wait};
 
 /// One thing the simulated caller does.
 fn parse_input(raw: &str, wait: &Wait) -> Input {
@@ -117,7 +117,9 @@ pub async fn run(
         reply = match &reply.wait {
             Wait::Queue { node, .. } => {
                 let node = node.clone();
-                if let Some((says, _)) = calls.queue_wait(&call, &node, Some(1)).await? {
+                if let Some(QueueWait::Waiting { says, .. } | QueueWait::Closing { says }) =
+                    calls.queue_wait(&call, &node, Some(1)).await?
+                {
                     for s in says {
                         writeln!(out, "  caller hears while waiting: {s}")?;
                     }

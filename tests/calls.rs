@@ -297,6 +297,26 @@ async fn callback_out_of_hours_with_a_different_number_and_no_message() {
         "re-prompted with the question"
     );
     call.press("01517063602#").await;
+    assert!(
+        call.last()
+            .contains("We'll call you back on 0 1 5 1 7, 0 6 3, 6 0 2"),
+        "read back: {}",
+        call.last()
+    );
+    call.press("2").await; // not right: give it again
+    assert!(
+        call.last().contains("key in the UK phone number"),
+        "{}",
+        call.last()
+    );
+    call.say("oh one five one seven oh six three six oh two")
+        .await;
+    assert!(
+        call.last().contains("0 1 5 1 7, 0 6 3, 6 0 2"),
+        "spoken numbers are read back too: {}",
+        call.last()
+    );
+    call.press("1").await;
     call.say("royal liverpool").await;
     call.press("3").await;
     call.silence().await; // no message
@@ -421,4 +441,133 @@ async fn out_of_hours_calls_are_marked_and_steps_recorded_once() {
             (2, "main_menu", "dtmf", "option-3"),
         ]
     );
+}
+
+#[tokio::test]
+async fn essential_words_are_said_in_full_before_the_question() {
+    let app = spawn_app(SATURDAY).await;
+    let mut call = app.call_from("+447700900123").await;
+    let doc = roxmltree::Document::parse(&call.last_twiml).unwrap();
+    let verbs: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.is_element())
+        .collect();
+    assert_eq!(
+        verbs[0].tag_name().name(),
+        "Say",
+        "the greeting is not inside the <Gather>"
+    );
+    assert!(verbs[0]
+        .text()
+        .unwrap()
+        .contains("The line is closed at weekends"));
+    let gather = verbs.iter().find(|v| v.has_tag_name("Gather")).unwrap();
+    let asked: String = gather.children().filter_map(|c| c.text()).collect();
+    assert!(
+        asked.starts_with("For the latest update on the incident, press 1"),
+        "{asked}"
+    );
+    call.press("3").await;
+    let doc = roxmltree::Document::parse(&call.last_twiml).unwrap();
+    let first = doc.root_element().first_element_child().unwrap();
+    assert!(
+        first.has_tag_name("Say") && first.text().unwrap().contains("Action Fraud"),
+        "fraud guidance in full first"
+    );
+}
+
+#[tokio::test]
+async fn another_key_while_waiting_never_invents_a_position() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("0").await;
+    let again = call.press_while_waiting("5").await;
+    assert!(
+        !again.contains("You are number"),
+        "no position was given by Twilio: {again}"
+    );
+    assert!(
+        again.contains("<Play>"),
+        "still waiting with music: {again}"
+    );
+    assert!(!again.contains("<Leave"), "{again}");
+}
+
+#[tokio::test]
+async fn callers_still_waiting_at_closing_time_are_offered_a_call_back() {
+    let app = spawn_app("2026-11-24T15:59:00Z").await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("0").await;
+    call.wait_in_queue(4).await;
+    assert!(call.last().contains("You are number 4"), "{}", call.last());
+    app.clock.set(support::at("2026-11-24T16:00:30Z"));
+    let twiml = call.wait_in_queue(4).await;
+    assert!(
+        call.last().contains("the line has now closed"),
+        "{}",
+        call.last()
+    );
+    assert!(twiml.contains("<Leave/>"), "{twiml}");
+    call.queue_result("leave", 90).await;
+    assert!(
+        call.last().contains("only to return your call"),
+        "straight into a call-back request: {}",
+        call.last()
+    );
+}
+
+#[tokio::test]
+async fn every_way_out_of_the_queue_is_handled() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    for (result, expect_words, ends) in [
+        ("hangup", None, true),
+        (
+            "queue-full",
+            Some("can't put you through to an adviser just now"),
+            false,
+        ),
+        (
+            "error",
+            Some("can't put you through to an adviser just now"),
+            false,
+        ),
+        (
+            "system-error",
+            Some("can't put you through to an adviser just now"),
+            false,
+        ),
+        ("bridged", Some("Thank you for calling. Goodbye."), true),
+    ] {
+        let mut call = app.call_from("+447700900123").await;
+        call.press("0").await;
+        call.queue_result(result, 10).await;
+        if let Some(words) = expect_words {
+            assert!(call.last().contains(words), "{result}: {}", call.last());
+        }
+        assert_eq!(call.ended(), ends, "{result}");
+        let rec = app.store.call(&call.sid).await.unwrap().unwrap();
+        assert_eq!(rec.queue_result.as_deref(), Some(result));
+        assert_eq!(rec.hung_up_in_queue, result == "hangup", "{result}");
+    }
+}
+
+#[tokio::test]
+async fn status_callback_before_the_queue_result_still_counts_an_answered_call() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("0").await;
+    // After an adviser call the status callback can arrive before the Enqueue action.
+    let action = match call.state.clone() {
+        State::Queued { action, .. } => action,
+        other => panic!("{other:?}"),
+    };
+    call.hang_up(400).await;
+    call.state = State::Queued {
+        wait_url: String::new(),
+        action,
+    };
+    call.queue_result("bridged", 35).await;
+    let rec = app.store.call(&call.sid).await.unwrap().unwrap();
+    assert!(!rec.hung_up_in_queue, "answered, not abandoned");
 }

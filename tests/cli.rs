@@ -172,6 +172,7 @@ fn serve_refuses_an_invalid_flow_naming_file_and_node() {
     let out = Command::new(env!("CARGO_BIN_EXE_helpline"))
         .args(["serve"])
         .env("TWILIO_AUTH_TOKEN", "t")
+        .env("HELPLINE_PUBLIC_URL", "https://helpline.example.nhs.uk")
         .env("HELPLINE_LISTEN", "127.0.0.1:0")
         .env("HELPLINE_BANK_HOLIDAYS_URL", "off")
         .env("DATABASE_URL", "sqlite::memory:")

@@ -176,3 +176,39 @@ async fn serve_refuses_to_start_without_an_auth_token() {
         "--insecure-dev allows it"
     );
 }
+
+#[tokio::test]
+async fn a_signed_service_needs_its_public_url_and_dev_mode_stays_on_loopback() {
+    let clock = Arc::new(FixedClock::new(support::at("2026-11-24T10:00:00Z")));
+    let config = Config::from_pairs(&[
+        ("HELPLINE_LISTEN", "127.0.0.1:0"),
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("TWILIO_AUTH_TOKEN", "t"),
+        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
+    ])
+    .unwrap();
+    let err = App::build(&config, clock.clone(), false)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("HELPLINE_PUBLIC_URL is not set"),
+        "{err}"
+    );
+
+    let config = Config::from_pairs(&[
+        ("HELPLINE_LISTEN", "0.0.0.0:0"),
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
+    ])
+    .unwrap();
+    let err = App::build(&config, clock, true)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("only listens on a loopback address"),
+        "{err}"
+    );
+}

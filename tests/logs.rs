@@ -39,6 +39,7 @@ async fn a_whole_callback_request_logs_no_personal_data() {
     call.say("I am worried my son's records were taken").await;
     call.press("2").await; // another number
     call.press("07700900456#").await;
+    call.press("1").await; // that's right
     call.say("alder hey please").await;
     call.press("2").await;
     call.leave_message(30).await;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::enquiries::{Enquiry, NewEnquiry};
 use crate::flows::engine::{self, QueueExit};
-use crate::flows::{Answers, Context, Flow, Input, Turn, Wait};
+use crate::flows::{Answers, Context, Flow, Input, QueueWait, Turn, Wait};
 use crate::hours::live::LiveHours;
 use crate::hours::{speech, LONDON};
 use crate::phone::UkNumber;
@@ -32,6 +32,8 @@ pub enum CallError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub says: Vec<String>,
+    /// `says[ask_from..]` is the question; the rest is said in full before it.
+    pub ask_from: usize,
     pub wait: Wait,
     /// The step number the caller's next answer will carry.
     pub next_seq: u32,
@@ -105,6 +107,9 @@ impl Calls {
         }
         let mut ctx = self.base_context(call, now);
         let answers = self.store.answers(&call.call_sid).await?;
+        if let Some(n) = &answers.callback_number {
+            ctx.vars.insert("callback_number", n.spoken());
+        }
         if let Some(e) = self.store.enquiry_for_call(&call.call_sid).await? {
             add_enquiry_vars(&mut ctx, &e);
         }
@@ -217,23 +222,28 @@ impl Calls {
         self.finish(call, turn, ctx, answers, seq, now).await
     }
 
-    /// What a caller waiting in the queue hears now, and the key that leaves it.
+    /// What a caller waiting in the queue hears now (`position` as Twilio gave it, if it did).
     pub async fn queue_wait(
         &self,
         call: &CallInfo,
         node: &str,
         position: Option<u32>,
-    ) -> Result<Option<(Vec<String>, char)>, CallError> {
+    ) -> Result<Option<QueueWait>, CallError> {
         let now = self.now();
-        let since = now - chrono::Duration::minutes(queue::HISTORY_MINUTES);
-        let waits = self.store.answered_since(since).await?;
+        // The line may have closed since the caller joined: know it now.
+        if let Err(e) = self.hours.sync(self.store.as_ref()).await {
+            tracing::warn!(error = %e, "could not check for opening-hours changes; using the hours in force");
+        }
         let ctx = self.base_context(call, now);
+        let estimate = match position {
+            Some(p) if ctx.open => {
+                let since = now - chrono::Duration::minutes(queue::HISTORY_MINUTES);
+                queue::estimate(&self.store.answered_since(since).await?, p)
+            }
+            _ => None,
+        };
         Ok(engine::queue_waiting(
-            &self.flow,
-            node,
-            position,
-            queue::estimate(&waits),
-            &ctx,
+            &self.flow, node, position, estimate, &ctx,
         ))
     }
 
@@ -261,6 +271,7 @@ impl Calls {
         let ctx = self.base_context(call, self.now());
         let turn = engine::apology(&self.flow, &ctx);
         Reply {
+            ask_from: turn.ask_from,
             says: turn.says,
             wait: turn.wait,
             next_seq: 0,
@@ -283,12 +294,14 @@ impl Calls {
             answers.apply(a);
         }
         let mut says = turn.says;
+        let mut ask_from = turn.ask_from;
         let mut wait = turn.wait;
         let mut stored = None;
         if let Wait::SaveEnquiry { then } = &wait {
             let enquiry = self.save_enquiry(call, &answers, now).await?;
             add_enquiry_vars(&mut ctx, &enquiry);
             let next = engine::resume(&self.flow, then, &ctx, &answers);
+            ask_from = says.len() + next.ask_from;
             says.extend(next.says);
             wait = match next.wait {
                 // Two enquiries in one turn cannot be valid; end politely.
@@ -302,6 +315,7 @@ impl Calls {
         }
         Ok(Reply {
             says,
+            ask_from,
             wait,
             next_seq: seq.saturating_add(1),
             stored,

@@ -56,6 +56,13 @@ fn says(texts: &[String]) -> Vec<Verb> {
         .collect()
 }
 
+/// Essential words said in full, then the question, which an answer may interrupt (a
+/// noisy line must not cut off the greeting, the hours or the fraud guidance).
+fn split_question(reply: &Reply) -> (Vec<Verb>, Vec<Verb>) {
+    let at = reply.ask_from.min(reply.says.len());
+    (says(&reply.says[..at]), says(&reply.says[at..]))
+}
+
 /// The TwiML for a turn.
 pub fn reply(reply: &Reply, urls: &Urls) -> Response {
     let seq = reply.next_seq;
@@ -67,6 +74,10 @@ pub fn reply(reply: &Reply, urls: &Urls) -> Response {
             hints,
         } => {
             let action = urls.step(node, seq, *attempt);
+            let (before, question) = split_question(reply);
+            for v in before {
+                r.push(v);
+            }
             r.push(Verb::Gather(Gather {
                 action: action.clone(),
                 input: GatherInput::DtmfSpeech,
@@ -75,13 +86,17 @@ pub fn reply(reply: &Reply, urls: &Urls) -> Response {
                 finish_on_key: None,
                 hints: hints.clone(),
                 speech_timeout: Some("auto".into()),
-                prompts: says(&reply.says),
+                prompts: question,
             }));
             // No answer: Twilio falls through to here, and the node hears silence.
             r.push(Verb::Redirect(action));
         }
         Wait::Number { node, attempt } => {
             let action = urls.step(node, seq, *attempt);
+            let (before, question) = split_question(reply);
+            for v in before {
+                r.push(v);
+            }
             r.push(Verb::Gather(Gather {
                 action: action.clone(),
                 input: GatherInput::DtmfSpeech,
@@ -90,7 +105,7 @@ pub fn reply(reply: &Reply, urls: &Urls) -> Response {
                 finish_on_key: Some("#".into()),
                 hints: vec![],
                 speech_timeout: Some("auto".into()),
-                prompts: says(&reply.says),
+                prompts: question,
             }));
             r.push(Verb::Redirect(action));
         }
@@ -150,6 +165,16 @@ pub fn queue_wait(node: &str, says_now: &[String], hold_music_url: &str, urls: &
         speech_timeout: None,
         prompts,
     }));
+    r
+}
+
+/// The line closed while the caller waited: say so, then leave the queue.
+pub fn closing_queue(texts: &[String]) -> Response {
+    let mut r = Response::new();
+    for v in says(texts) {
+        r.push(v);
+    }
+    r.push(Verb::Leave);
     r
 }
 

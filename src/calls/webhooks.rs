@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRef, FromRequest, Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::twiml::{self, Urls};
 use super::{CallInfo, Calls, Reply};
 use crate::enquiries::Recording;
-use crate::flows::{engine, Input};
+use crate::flows::{engine, Input, QueueWait};
 use crate::twilio::extract::{VerifiedForm, WebhookAuth};
 use crate::twilio::form::WebhookForm;
 use crate::twilio::twiml::{into_http, Voice};
@@ -57,6 +57,20 @@ struct StepQuery {
 #[derive(Debug, Deserialize)]
 struct DoneQuery {
     seq: u32,
+}
+
+/// The query of an action URL we built; parsed only after the signature check, so an
+/// unsigned request learns nothing from a 400.
+fn parse_query<T: serde::de::DeserializeOwned>(query: Option<String>) -> Option<T> {
+    serde_urlencoded::from_str(query.as_deref().unwrap_or("")).ok()
+}
+
+fn bad_query() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        "the action URL's query is not one helpline built\n",
+    )
+        .into_response()
 }
 
 /// A verified webhook about one call: 400 when it names no valid `CallSid`.
@@ -130,9 +144,12 @@ async fn voice(State(s): State<WebhookState>, CallRequest { call, .. }: CallRequ
 async fn step(
     State(s): State<WebhookState>,
     Path(node): Path<String>,
-    Query(q): Query<StepQuery>,
+    RawQuery(query): RawQuery,
     CallRequest { call, form }: CallRequest,
 ) -> Response {
+    let Some(q) = parse_query::<StepQuery>(query) else {
+        return bad_query();
+    };
     let result = s
         .calls
         .answer(&call, &node, q.seq, q.attempt, &input(&form))
@@ -146,25 +163,7 @@ async fn queue_wait(
     CallRequest { call, form }: CallRequest,
 ) -> Response {
     let position = form.get("QueuePosition").and_then(|p| p.parse().ok());
-    match s.calls.queue_wait(&call, &node, position).await {
-        Ok(Some((says, _))) => into_http(
-            &twiml::queue_wait(&node, &says, &s.hold_music_url, &s.urls),
-            &s.voice,
-        ),
-        Ok(None) => {
-            // Not a queue node: take the caller out, and the Enqueue action carries on.
-            tracing::warn!(call_sid = %call.call_sid, node, "wait URL for a node that is not a queue");
-            into_http(&twiml::leave_queue(), &s.voice)
-        }
-        Err(e) => {
-            // Keep the caller waiting with music rather than drop them.
-            tracing::error!(call_sid = %call.call_sid, error = %e, "queue wait lookup failed");
-            into_http(
-                &twiml::queue_wait(&node, &[], &s.hold_music_url, &s.urls),
-                &s.voice,
-            )
-        }
-    }
+    s.queue_answer(&call, &node, position).await
 }
 
 async fn queue_choice(
@@ -177,23 +176,47 @@ async fn queue_choice(
         tracing::info!(call_sid = %call.call_sid, node, "caller chose a call back instead of waiting");
         return into_http(&twiml::leave_queue(), &s.voice);
     }
-    // Any other key: carry on waiting.
-    let says = match s.calls.queue_wait(&call, &node, None).await {
-        Ok(Some((says, _))) => says,
-        _ => vec![],
-    };
-    into_http(
-        &twiml::queue_wait(&node, &says, &s.hold_music_url, &s.urls),
-        &s.voice,
-    )
+    // Any other key: carry on waiting (the position only if Twilio says it).
+    let position = form.get("QueuePosition").and_then(|p| p.parse().ok());
+    s.queue_answer(&call, &node, position).await
+}
+
+impl WebhookState {
+    /// The wait TwiML: position, estimate and music; or, once the line has closed, the
+    /// closing words and `<Leave/>` (the Enqueue action then takes a call-back request).
+    async fn queue_answer(&self, call: &CallInfo, node: &str, position: Option<u32>) -> Response {
+        let response = match self.calls.queue_wait(call, node, position).await {
+            Ok(Some(QueueWait::Waiting { says, .. })) => {
+                twiml::queue_wait(node, &says, &self.hold_music_url, &self.urls)
+            }
+            Ok(Some(QueueWait::Closing { says })) => {
+                tracing::info!(call_sid = %call.call_sid, node, "line closed while the caller waited; offering a call back");
+                twiml::closing_queue(&says)
+            }
+            Ok(None) => {
+                // Not a queue node: take the caller out, and the Enqueue action carries on.
+                tracing::warn!(call_sid = %call.call_sid, node, "wait URL for a node that is not a queue");
+                twiml::leave_queue()
+            }
+            Err(e) => {
+                // Keep the caller waiting with music rather than drop them.
+                tracing::error!(call_sid = %call.call_sid, error = %e, "queue wait lookup failed");
+                twiml::queue_wait(node, &[], &self.hold_music_url, &self.urls)
+            }
+        };
+        into_http(&response, &self.voice)
+    }
 }
 
 async fn queue_done(
     State(s): State<WebhookState>,
     Path(node): Path<String>,
-    Query(q): Query<DoneQuery>,
+    RawQuery(query): RawQuery,
     CallRequest { call, form }: CallRequest,
 ) -> Response {
+    let Some(q) = parse_query::<DoneQuery>(query) else {
+        return bad_query();
+    };
     let result = form.get("QueueResult").unwrap_or("error").to_string();
     let wait = form.get("QueueTime").and_then(|t| t.parse().ok());
     let reply = s.calls.queue_done(&call, &node, q.seq, &result, wait).await;

@@ -103,6 +103,10 @@ pub enum Wait {
 pub struct Turn {
     /// What the caller hears, in order.
     pub says: Vec<String>,
+    /// `says[ask_from..]` is the question being asked (and may be interrupted by an
+    /// answer); what comes before it (a greeting, the line's hours, fraud guidance) is
+    /// essential and is said in full first.
+    pub ask_from: usize,
     /// Answers to remember for this call.
     pub answers: Vec<Answer>,
     pub wait: Wait,
@@ -203,6 +207,7 @@ pub fn respond(
             };
             match heard {
                 Heard::Repeat => Turn {
+                    ask_from: 0,
                     says: vec![render(flow, text, ctx, &[])],
                     answers: vec![],
                     wait: menu_wait(n, attempt, options),
@@ -241,6 +246,7 @@ pub fn respond(
             let raw = match input {
                 Input::Keys(k) if k.trim() == "*" => {
                     return Turn {
+                        ask_from: 0,
                         says: vec![render(flow, text, ctx, &[])],
                         answers: vec![],
                         wait: Wait::Number {
@@ -317,12 +323,14 @@ pub fn queue_exit(
     };
     match exit {
         QueueExit::Bridged => Turn {
+            ask_from: 0,
             says: vec![render(flow, after_call, ctx, &[])],
             answers: vec![],
             wait: Wait::Hangup,
             outcome: outcome.into(),
         },
         QueueExit::HungUp => Turn {
+            ask_from: 0,
             says: vec![],
             answers: vec![],
             wait: Wait::Hangup,
@@ -349,32 +357,56 @@ pub fn queue_exit(
     }
 }
 
-/// What a waiting caller hears each time Twilio asks (position, and an estimate when
-/// there is one), and the key that leaves the queue for a call back.
+/// What a caller in the queue hears when Twilio asks the wait URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueWait {
+    /// Still waiting: their position (when Twilio gave it) and an estimate (when there is
+    /// enough history); `leave_key` leaves for a call back.
+    Waiting { says: Vec<String>, leave_key: char },
+    /// The line has closed: say why and take them out of the queue, to `on_leave`.
+    Closing { says: Vec<String> },
+}
+
+/// What a waiting caller hears now. `None` when `node` is not a queue.
 pub fn queue_waiting(
     flow: &Flow,
     node: &str,
     position: Option<u32>,
     estimate: Option<String>,
     ctx: &Context,
-) -> Option<(Vec<String>, char)> {
+) -> Option<QueueWait> {
     let NodeKind::Queue {
         wait,
         wait_estimate,
         leave_key,
+        closing,
         ..
     } = &flow.node(node)?.kind
     else {
         return None;
     };
-    let position = position
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| "1".into());
-    let mut says = vec![render(flow, wait, ctx, &[("queue_position", position)])];
+    if !ctx.open {
+        return Some(QueueWait::Closing {
+            says: vec![render(flow, closing, ctx, &[])],
+        });
+    }
+    let mut says = Vec::new();
+    // Never guess a position: a wrong one is worse than none.
+    if let Some(p) = position {
+        says.push(render(
+            flow,
+            wait,
+            ctx,
+            &[("queue_position", p.to_string())],
+        ));
+    }
     if let Some(e) = estimate {
         says.push(render(flow, wait_estimate, ctx, &[("queue_wait", e)]));
     }
-    Some((says, *leave_key))
+    Some(QueueWait::Waiting {
+        says,
+        leave_key: *leave_key,
+    })
 }
 
 /// The key that takes a waiting caller out of the queue at `node` (None if not a queue).
@@ -388,6 +420,7 @@ pub fn queue_leave_key(flow: &Flow, node: &str) -> Option<char> {
 /// The apology for a failure inside the service: valid speech, essential guidance, goodbye.
 pub fn apology(flow: &Flow, ctx: &Context) -> Turn {
     Turn {
+        ask_from: 0,
         says: vec![render(flow, &flow.settings.apology, ctx, &[])],
         answers: vec![],
         wait: Wait::Hangup,
@@ -445,11 +478,22 @@ fn fail(
         },
     };
     Turn {
+        ask_from: 0,
         says,
         answers: vec![],
         wait,
         outcome: outcome.into(),
     }
+}
+
+/// Placeholders that come from the answers given so far in this very turn.
+fn answer_vars(answers: &Answers) -> Vec<(&'static str, String)> {
+    answers
+        .callback_number
+        .as_ref()
+        .map(|n| ("callback_number", n.spoken()))
+        .into_iter()
+        .collect()
 }
 
 /// Runs from `from` through nodes that do not wait (say, branch) to the next one that does.
@@ -466,12 +510,15 @@ fn walk(
     for a in &chosen {
         so_far.apply(a);
     }
+    let extra = answer_vars(&so_far);
     let mut id = from.to_string();
     for _ in 0..MAX_HOPS {
         let Some(n) = flow.node(&id) else { break };
+        // The waiting node's own words are the question; everything said before it is not.
+        let ask_from = says.len();
         let wait = match &n.kind {
             NodeKind::Say { text, next } => {
-                says.push(render(flow, text, ctx, &[]));
+                says.push(render(flow, text, ctx, &extra));
                 id = next.clone();
                 continue;
             }
@@ -499,11 +546,11 @@ fn walk(
                 Wait::SaveEnquiry { then: next.clone() }
             }
             NodeKind::Menu { text, options, .. } => {
-                says.push(render(flow, text, ctx, &[]));
+                says.push(render(flow, text, ctx, &extra));
                 menu_wait(n, 0, options)
             }
             NodeKind::AskNumber { text, .. } => {
-                says.push(render(flow, text, ctx, &[]));
+                says.push(render(flow, text, ctx, &extra));
                 Wait::Number {
                     node: n.id.clone(),
                     attempt: 0,
@@ -512,25 +559,26 @@ fn walk(
             NodeKind::Record {
                 text, max_seconds, ..
             } => {
-                says.push(render(flow, text, ctx, &[]));
+                says.push(render(flow, text, ctx, &extra));
                 Wait::Record {
                     node: n.id.clone(),
                     max_seconds: *max_seconds,
                 }
             }
             NodeKind::Queue { text, queue, .. } => {
-                says.push(render(flow, text, ctx, &[]));
+                says.push(render(flow, text, ctx, &extra));
                 Wait::Queue {
                     node: n.id.clone(),
                     queue: queue.clone(),
                 }
             }
             NodeKind::Hangup { text } => {
-                says.push(render(flow, text, ctx, &[]));
+                says.push(render(flow, text, ctx, &extra));
                 Wait::Hangup
             }
         };
         return Turn {
+            ask_from,
             says,
             answers: chosen,
             wait,

@@ -25,6 +25,8 @@ pub const CONTEXT_VARS: &[&str] = &[
 ];
 /// Placeholders that need the caller's enquiry to exist.
 pub const ENQUIRY_VARS: &[&str] = &["reference", "callback_by"];
+/// Placeholders that need a callback number to have been given.
+pub const NUMBER_VARS: &[&str] = &["callback_number"];
 
 /// One thing wrong with a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -552,6 +554,7 @@ impl Validator {
                 on_leave,
                 on_failure,
                 after_call,
+                closing,
             } => {
                 if queue.is_empty()
                     || queue.len() > 64
@@ -585,6 +588,7 @@ impl Validator {
                     on_leave: self.target(file, node, "on_leave", &on_leave),
                     on_failure: self.target(file, node, "on_failure", &on_failure),
                     after_call: self.template(file, node, "after_call", &after_call),
+                    closing: self.template(file, node, "closing", &closing),
                 }
             }
         })
@@ -676,6 +680,7 @@ impl Validator {
         // Placeholders.
         let mut known: BTreeSet<&str> = CONTEXT_VARS.iter().copied().collect();
         known.extend(ENQUIRY_VARS.iter().copied());
+        known.extend(NUMBER_VARS.iter().copied());
         known.extend(flow.phone_numbers.keys().map(String::as_str));
         let settings_prompts = [
             ("[flow] no_input", &flow.settings.no_input),
@@ -684,7 +689,7 @@ impl Validator {
         ];
         for (field, t) in settings_prompts {
             for v in t.vars() {
-                if !known.contains(v) || ENQUIRY_VARS.contains(&v) {
+                if !known.contains(v) || ENQUIRY_VARS.contains(&v) || NUMBER_VARS.contains(&v) {
                     self.problem(
                         settings_file,
                         None,
@@ -731,7 +736,9 @@ impl Validator {
         const TRUST: u8 = 2;
         const CATEGORY: u8 = 4;
         const ENQUIRY: u8 = 8;
-        const ALL: u8 = 15;
+        /// The caller's own number is known (a `caller_number_known` branch said yes).
+        const CALLER: u8 = 16;
+        const ALL: u8 = 31;
         // Edges with the facts they add.
         let mut edges: Vec<(&str, &str, u8)> = Vec::new();
         for n in flow.nodes.values() {
@@ -754,6 +761,14 @@ impl Validator {
                     edges.push((&n.id, &retry.give_up, 0));
                 }
                 NodeKind::Enquiry { next } => edges.push((&n.id, next, ENQUIRY)),
+                NodeKind::Branch {
+                    when: Condition::CallerNumberKnown,
+                    then,
+                    otherwise,
+                } => {
+                    edges.push((&n.id, then, CALLER));
+                    edges.push((&n.id, otherwise, 0));
+                }
                 other => {
                     for (_, t) in other.targets() {
                         edges.push((&n.id, t, 0));
@@ -800,6 +815,33 @@ impl Validator {
                         );
                     }
                 }
+            }
+            if let NodeKind::Menu { options, .. } = &n.kind {
+                let uses_caller = options
+                    .iter()
+                    .any(|o| o.set.contains(&SetAnswer::CallbackNumberFromCaller));
+                if uses_caller && have & CALLER == 0 {
+                    self.problem(
+                        &n.file,
+                        Some(&n.id),
+                        "an option sets callback_number = \"caller\", but some path reaches this menu without \
+                         knowing the caller's number (it may be withheld)",
+                        "reach this menu only through a branch with when = \"caller_number_known\"",
+                    );
+                }
+            }
+            let uses_number = n
+                .kind
+                .prompts()
+                .iter()
+                .any(|(_, t)| NUMBER_VARS.iter().any(|v| t.uses(v)));
+            if uses_number && have & NUMBER == 0 {
+                self.problem(
+                    &n.file,
+                    Some(&n.id),
+                    "says {callback_number} but can be reached before the caller has given one",
+                    "only use it after an ask_number node or an option that sets the callback number",
+                );
             }
             let uses_enquiry = n
                 .kind

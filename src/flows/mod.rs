@@ -7,7 +7,7 @@ pub mod model;
 pub mod speech;
 pub mod template;
 
-pub use engine::{Answer, Answers, Context, Input, QueueExit, Turn, Wait};
+pub use engine::{Answer, Answers, Context, Input, QueueExit, QueueWait, Turn, Wait};
 pub use load::{builtin, load_dir, FlowError, Problem};
 pub use model::{Flow, NodeId, NodeKind};
 

@@ -96,6 +96,7 @@ pub enum NodeSpec {
         on_leave: String,
         on_failure: String,
         after_call: String,
+        closing: String,
     },
 }
 
@@ -212,6 +213,9 @@ pub enum NodeKind {
         on_leave: NodeId,
         on_failure: NodeId,
         after_call: Template,
+        /// Said to a caller still waiting when the line closes, before they leave the queue
+        /// (for `on_leave`: a request for a call back).
+        closing: Template,
     },
 }
 
@@ -289,12 +293,14 @@ impl NodeKind {
                 wait,
                 wait_estimate,
                 after_call,
+                closing,
                 ..
             } => vec![
                 ("text", text),
                 ("wait", wait),
                 ("wait_estimate", wait_estimate),
                 ("after_call", after_call),
+                ("closing", closing),
             ],
             NodeKind::Branch { .. } | NodeKind::Enquiry { .. } => vec![],
         }

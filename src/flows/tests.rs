@@ -581,3 +581,30 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn using_the_callers_number_needs_the_caller_known_branch() {
+    let text = MINIMAL.replace(
+        "goto = \"bye\"",
+        "goto = \"save\"\nset = { callback_number = \"caller\", trust = \"alder-hey\", category = \"other\" }",
+    ) + "[nodes.save]\ntype = \"enquiry\"\nnext = \"done\"\n[nodes.done]\ntype = \"hangup\"\ntext = \"Ref {reference}\"\n";
+    let p = problems(&text);
+    assert!(
+        p.iter()
+            .any(|p| p.contains("node `menu`: an option sets callback_number = \"caller\"")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn the_number_is_only_read_back_once_given() {
+    let p = problems(&MINIMAL.replace(
+        "text = \"Bye.\"",
+        "text = \"We'll call {callback_number}.\"",
+    ));
+    assert!(
+        p.iter()
+            .any(|p| p.contains("node `bye`: says {callback_number}")),
+        "{p:?}"
+    );
+}

@@ -196,7 +196,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE calls SET queue_left_at = ?1, queue_result = ?2, queue_wait_seconds = ?3, \
-             hung_up_in_queue = CASE WHEN ?2 = 'hangup' THEN 1 ELSE hung_up_in_queue END WHERE call_sid = ?4",
+             hung_up_in_queue = (?2 = 'hangup') WHERE call_sid = ?4",
         )
         .bind(at)
         .bind(result)
