@@ -28,6 +28,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("the opening hours cannot be loaded: {0}")]
     Hours(#[from] LoadError),
+    #[error("{0}")]
+    Events(#[from] crate::events::EventsError),
     #[error("the bank-holiday feed client cannot be set up: {0}")]
     Feed(#[from] FeedError),
     #[error(
@@ -94,11 +96,17 @@ pub async fn calls(
     let flow = load_flow(config)?;
     tracing::info!(source = %flow.source, nodes = flow.nodes.len(), "call flow loaded");
     let hours = live_hours(config, store.as_ref()).await?;
+    let events = if simulated {
+        crate::events::Events::in_process()
+    } else {
+        crate::events::Events::for_database(&config.database_url).await?
+    };
     Ok(Calls {
         flow: Arc::new(flow),
         hours: Arc::new(hours),
         store,
         clock,
+        events: Arc::new(events),
         simulated,
     })
 }
@@ -183,9 +191,16 @@ impl App {
             })?;
         // The first refresh runs in the background: startup and calls never wait for the network.
         let background = match feed(config)? {
-            Some(feed) => vec![crate::hours::refresh::spawn_daily(
-                feed, store, hours, clock,
-            )],
+            Some(feed) => {
+                // Names this process in the refresh lease.
+                let instance = format!(
+                    "instance-{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..12]
+                );
+                vec![crate::hours::refresh::spawn_daily(
+                    feed, store, hours, clock, instance,
+                )]
+            }
             None => {
                 tracing::info!("bank-holiday refresh is off (HELPLINE_BANK_HOLIDAYS_URL=off)");
                 vec![]

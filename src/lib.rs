@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod enquiries;
+pub mod events;
 pub mod flows;
 pub mod hours;
 pub mod http;

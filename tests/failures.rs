@@ -94,6 +94,28 @@ impl Store for DownStore {
     async fn calendar_checked(&self, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
         down()
     }
+    async fn claim_enquiry(&self, _: &str, _: &str, _: DateTime<Utc>) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn claim_next_enquiry(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<Option<Enquiry>, StoreError> {
+        down()
+    }
+    async fn enquiry_owner(&self, _: &str) -> Result<Option<String>, StoreError> {
+        down()
+    }
+    async fn try_lease(
+        &self,
+        _: &str,
+        _: &str,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         down()
     }

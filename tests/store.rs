@@ -42,6 +42,8 @@ on_both_backends!(
     calendar_copy_round_trips,
     concurrent_enquiries_from_two_pools_make_one,
     migrations_are_safe_to_run_twice,
+    claims_give_each_enquiry_one_owner,
+    a_lease_lets_one_instance_run_a_daily_job,
 );
 
 fn new_call(sid: &str) -> NewCall {
@@ -335,4 +337,134 @@ async fn migrations_are_safe_to_run_twice(db: &TestDb, _store: Arc<dyn Store>) {
     );
     a.unwrap().ping().await.unwrap();
     b.unwrap().ping().await.unwrap();
+}
+
+/// 50 handlers on two instances (two pools) race for 10 enquiries: each enquiry gets exactly
+/// one owner, and 40 claims find nothing left.
+async fn claims_give_each_enquiry_one_owner(db: &TestDb, store: Arc<dyn Store>) {
+    let other = helpline::store::connect(db.url()).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let mut e = new_enquiry(&format!("CA-CLAIM-{i}"));
+        e.created_at += chrono::Duration::seconds(i);
+        ids.push(store.create_enquiry(&e).await.unwrap().id);
+    }
+    let mut tasks = Vec::new();
+    for h in 0..50 {
+        let s = if h % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let who = format!("handler-{h}");
+            s.claim_next_enquiry(&who, at("2026-11-24T11:00:00Z"))
+                .await
+                .map(|e| e.map(|e| (e.id, who)))
+        }));
+    }
+    let mut won = std::collections::BTreeMap::new();
+    for t in tasks {
+        if let Some((id, who)) = t.await.unwrap().unwrap() {
+            assert!(
+                won.insert(id, who).is_none(),
+                "an enquiry was claimed twice"
+            );
+        }
+    }
+    assert_eq!(won.len(), 10, "every enquiry claimed once: {won:?}");
+    for id in &ids {
+        assert_eq!(
+            store.enquiry_owner(id).await.unwrap().as_ref(),
+            won.get(id),
+            "the stored owner is the winner"
+        );
+    }
+    // A direct claim of an owned enquiry fails; the oldest was claimed first.
+    assert!(!store
+        .claim_enquiry(&ids[0], "late", at("2026-11-24T11:01:00Z"))
+        .await
+        .unwrap());
+    assert!(store
+        .claim_next_enquiry("late", at("2026-11-24T11:01:00Z"))
+        .await
+        .unwrap()
+        .is_none());
+    let fresh = store
+        .create_enquiry(&new_enquiry("CA-CLAIM-X"))
+        .await
+        .unwrap();
+    assert!(store
+        .claim_enquiry(&fresh.id, "me", at("2026-11-24T11:02:00Z"))
+        .await
+        .unwrap());
+    assert!(!other
+        .claim_enquiry(&fresh.id, "you", at("2026-11-24T11:02:00Z"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.enquiry_owner(&fresh.id).await.unwrap().as_deref(),
+        Some("me")
+    );
+}
+
+async fn a_lease_lets_one_instance_run_a_daily_job(db: &TestDb, store: Arc<dyn Store>) {
+    let other = helpline::store::connect(db.url()).await.unwrap();
+    let now = at("2026-11-24T10:00:00Z");
+    let day = now + chrono::Duration::hours(23);
+    let (a, b) = tokio::join!(
+        store.try_lease("bank-holiday-refresh", "instance-a", now, day),
+        other.try_lease("bank-holiday-refresh", "instance-b", now, day)
+    );
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one instance runs the job");
+    let holder = if store
+        .try_lease("bank-holiday-refresh", "instance-a", now, day)
+        .await
+        .unwrap()
+    {
+        "instance-a"
+    } else {
+        "instance-b"
+    };
+    let loser = if holder == "instance-a" {
+        "instance-b"
+    } else {
+        "instance-a"
+    };
+    assert!(
+        store
+            .try_lease("bank-holiday-refresh", holder, now, day)
+            .await
+            .unwrap(),
+        "the holder renews"
+    );
+    assert!(!store
+        .try_lease(
+            "bank-holiday-refresh",
+            loser,
+            now + chrono::Duration::hours(1),
+            day
+        )
+        .await
+        .unwrap());
+    let tomorrow = day + chrono::Duration::minutes(1);
+    assert!(
+        store
+            .try_lease(
+                "bank-holiday-refresh",
+                loser,
+                tomorrow,
+                tomorrow + chrono::Duration::hours(23)
+            )
+            .await
+            .unwrap(),
+        "an expired lease passes on"
+    );
+    assert!(
+        store
+            .try_lease("another-job", "instance-a", now, day)
+            .await
+            .unwrap(),
+        "leases are per job"
+    );
 }

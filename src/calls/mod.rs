@@ -57,6 +57,8 @@ pub struct Calls {
     pub hours: Arc<LiveHours>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// Queue and enquiry events for every instance.
+    pub events: Arc<crate::events::Events>,
     /// Calls from `helpline simulate`, never counted in statistics.
     pub simulated: bool,
 }
@@ -64,6 +66,13 @@ pub struct Calls {
 impl Calls {
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Tells live pages on every instance; an event that cannot be sent never fails a call.
+    async fn publish(&self, event: crate::events::Event) {
+        if let Err(e) = self.events.publish(&event).await {
+            tracing::warn!(error = %e, "event not published");
+        }
     }
 
     /// The context at `now`, without touching the database (used for the apology too).
@@ -209,6 +218,11 @@ impl Calls {
         self.store
             .queue_left(&call.call_sid, result, wait_seconds, now)
             .await?;
+        self.publish(crate::events::Event::QueueLeft {
+            call_sid: call.call_sid.clone(),
+            result: result.to_string(),
+        })
+        .await;
         let (ctx, answers) = self.context(call, now).await?;
         let turn = engine::queue_exit(
             &self.flow,
@@ -308,10 +322,18 @@ impl Calls {
                 Wait::SaveEnquiry { .. } => Wait::Hangup,
                 w => w,
             };
+            self.publish(crate::events::Event::EnquiryCreated {
+                id: enquiry.id.clone(),
+            })
+            .await;
             stored = Some(enquiry);
         }
         if let Wait::Queue { .. } = &wait {
             self.store.queue_joined(&call.call_sid, now).await?;
+            self.publish(crate::events::Event::QueueJoined {
+                call_sid: call.call_sid.clone(),
+            })
+            .await;
         }
         Ok(Reply {
             says,

@@ -88,13 +88,19 @@ pub async fn refresh(
     }
 }
 
-/// Refreshes in the background: at once (without delaying startup), then daily. Failures
-/// keep the calendar in force and are logged; a calendar running short is warned about.
+/// The lease that makes one instance refresh for all.
+pub const LEASE: &str = "bank-holiday-refresh";
+
+/// Refreshes in the background: at once (without delaying startup), then daily. With several
+/// instances on one database, whichever takes the day's lease refreshes; the others pick the
+/// new calendar up from the database. Failures keep the calendar in force and are logged; a
+/// calendar running short is warned about.
 pub fn spawn_daily(
     feed: Feed,
     store: Arc<dyn Store>,
     live: Arc<LiveHours>,
     clock: Arc<dyn Clock>,
+    instance: String,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every_day = tokio::time::interval(DAILY);
@@ -102,6 +108,17 @@ pub fn spawn_daily(
         loop {
             every_day.tick().await;
             let now = clock.now();
+            let until = now + chrono::Duration::hours(23);
+            match store.try_lease(LEASE, &instance, now, until).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!("bank holidays: another instance refreshes today");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bank holidays: cannot take the refresh lease; refreshing anyway")
+                }
+            }
             match refresh(&feed, store.as_ref(), &live, now).await {
                 Ok(Outcome::NotModified) => tracing::info!("bank holidays: feed not modified"),
                 Ok(Outcome::Unchanged) => tracing::info!("bank holidays: feed fetched, no change"),

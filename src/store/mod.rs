@@ -153,6 +153,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn save_calendar(&self, calendar: &StoredCalendar) -> Result<(), StoreError>;
     /// Records a successful check of the feed that brought nothing new.
     async fn calendar_checked(&self, division: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Claims one enquiry for `handler` if nobody has it; true when this call won it.
+    /// Safe across instances (a conditional update).
+    async fn claim_enquiry(
+        &self,
+        id: &str,
+        handler: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Claims the oldest unclaimed new enquiry for `handler`, if any. Concurrent callers on
+    /// any instance each get a different one (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    async fn claim_next_enquiry(
+        &self,
+        handler: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Enquiry>, StoreError>;
+    /// Who holds an enquiry, if anyone.
+    async fn enquiry_owner(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// Takes (or renews) the lease `name` for `holder` until `until`, unless another holder's
+    /// lease is still running at `now`. True when `holder` has it.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
 }

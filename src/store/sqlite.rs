@@ -351,6 +351,69 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn claim_enquiry(
+        &self,
+        id: &str,
+        handler: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE enquiries SET claimed_by = ?, claimed_at = ? WHERE id = ? AND claimed_by IS NULL")
+            .bind(handler)
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim_next_enquiry(
+        &self,
+        handler: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Enquiry>, StoreError> {
+        let row: Option<EnquiryRow> = sqlx::query_as(&format!(
+            "UPDATE enquiries SET claimed_by = ?, claimed_at = ? WHERE id = (\
+             SELECT id FROM enquiries WHERE status = 'new' AND claimed_by IS NULL \
+             ORDER BY created_at, reference LIMIT 1) AND claimed_by IS NULL RETURNING {ENQUIRY_COLUMNS}"
+        ))
+        .bind(handler)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Enquiry::try_from).transpose()
+    }
+
+    async fn enquiry_owner(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT claimed_by FROM enquiries WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO job_leases (name, holder, expires_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE job_leases.expires_at <= ? OR job_leases.holder = excluded.holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
