@@ -343,46 +343,18 @@ async fn migrations_are_safe_to_run_twice(db: &TestDb, _store: Arc<dyn Store>) {
 /// one owner, and 40 claims find nothing left.
 async fn claims_give_each_enquiry_one_owner(db: &TestDb, store: Arc<dyn Store>) {
     let other = helpline::store::connect(db.url()).await.unwrap();
-    let mut ids = Vec::new();
-    for i in 0..10 {
-        let mut e = new_enquiry(&format!("CA-CLAIM-{i}"));
-        e.created_at += chrono::Duration::seconds(i);
-        ids.push(store.create_enquiry(&e).await.unwrap().id);
-    }
-    let mut tasks = Vec::new();
-    for h in 0..50 {
-        let s = if h % 2 == 0 {
-            store.clone()
-        } else {
-            other.clone()
-        };
-        tasks.push(tokio::spawn(async move {
-            let who = format!("handler-{h}");
-            s.claim_next_enquiry(&who, at("2026-11-24T11:00:00Z"))
-                .await
-                .map(|e| e.map(|e| (e.id, who)))
-        }));
-    }
-    let mut won = std::collections::BTreeMap::new();
-    for t in tasks {
-        if let Some((id, who)) = t.await.unwrap().unwrap() {
-            assert!(
-                won.insert(id, who).is_none(),
-                "an enquiry was claimed twice"
-            );
-        }
-    }
+    let won = support::fifty_claims_for_ten(store.clone(), other.clone()).await;
     assert_eq!(won.len(), 10, "every enquiry claimed once: {won:?}");
-    for id in &ids {
+    for (id, who) in &won {
         assert_eq!(
             store.enquiry_owner(id).await.unwrap().as_ref(),
-            won.get(id),
+            Some(who),
             "the stored owner is the winner"
         );
     }
-    // A direct claim of an owned enquiry fails; the oldest was claimed first.
+    let first = won.keys().next().unwrap();
     assert!(!store
-        .claim_enquiry(&ids[0], "late", at("2026-11-24T11:01:00Z"))
+        .claim_enquiry(first, "late", at("2026-11-24T11:01:00Z"))
         .await
         .unwrap());
     assert!(store

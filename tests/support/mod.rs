@@ -9,6 +9,7 @@ pub mod db;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+
 use helpline::app::App;
 use helpline::clock::FixedClock;
 use helpline::config::Config;
@@ -20,6 +21,9 @@ pub const PUBLIC: &str = "https://helpline.example.nhs.uk";
 
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// When set, requests go to these addresses in turn (several instances behind one URL).
+    pub alternate: Vec<std::net::SocketAddr>,
+    turn: std::sync::atomic::AtomicUsize,
     pub clock: FixedClock,
     pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
@@ -76,6 +80,8 @@ pub async fn spawn_app_on(when: &str, db: db::TestDb, extra: &[(&str, &str)]) ->
     let store = helpline::store::connect(&url).await.expect("store");
     TestApp {
         addr,
+        alternate: Vec::new(),
+        turn: Default::default(),
         clock,
         store,
         client: reqwest::Client::new(),
@@ -96,6 +102,49 @@ pub fn form_body(params: &[(String, String)]) -> String {
     s.finish()
 }
 
+/// 50 handlers on two instances (`a`, `b`: separate pools) race to claim 10 new
+/// enquiries: returns who won each (asserting nobody won one twice).
+pub async fn fifty_claims_for_ten(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) -> std::collections::BTreeMap<String, String> {
+    use helpline::enquiries::{Category, NewEnquiry, Trust};
+    let created = at("2026-11-24T10:05:00Z");
+    for i in 0..10 {
+        a.create_enquiry(&NewEnquiry {
+            call_sid: format!("CA-CLAIM-{i}"),
+            callback_number: helpline::phone::UkNumber::parse("07700900123").expect("number"),
+            trust: Trust::AlderHey,
+            category: Category::DataConcern,
+            recording: None,
+            created_at: created + chrono::Duration::seconds(i),
+            callback_due: created.date_naive(),
+        })
+        .await
+        .expect("enquiry");
+    }
+    let mut tasks = Vec::new();
+    for h in 0..50 {
+        let s = if h % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let who = format!("handler-{h}");
+            s.claim_next_enquiry(&who, at("2026-11-24T11:00:00Z"))
+                .await
+                .map(|e| e.map(|e| (e.id, who)))
+        }));
+    }
+    let mut won = std::collections::BTreeMap::new();
+    for t in tasks {
+        if let Some((id, who)) = t.await.expect("task").expect("claim") {
+            assert!(
+                won.insert(id, who).is_none(),
+                "an enquiry was claimed twice"
+            );
+        }
+    }
+    won
+}
+
 /// A raw HTTP answer.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -105,12 +154,35 @@ pub struct Answer {
 }
 
 impl TestApp {
-    /// Maps a public URL (as Twilio would call it) to this test server.
+    /// Instances already running elsewhere (e.g. `helpline serve` processes) on `db`,
+    /// served in turn, like a load balancer.
+    pub async fn remote(addrs: Vec<std::net::SocketAddr>, db: db::TestDb) -> TestApp {
+        let store = helpline::store::connect(db.url()).await.expect("store");
+        TestApp {
+            addr: addrs[0],
+            alternate: addrs,
+            turn: Default::default(),
+            clock: FixedClock::new(Utc::now()),
+            store,
+            client: reqwest::Client::new(),
+            db,
+            _shutdown: tokio::sync::oneshot::channel().0,
+        }
+    }
+
+    /// Maps a public URL (as Twilio would call it) to this test server (or the next
+    /// instance in turn).
     pub fn local(&self, public_url: &str) -> String {
         let path = public_url
             .strip_prefix(PUBLIC)
             .unwrap_or_else(|| panic!("URL outside the public base: {public_url}"));
-        format!("http://{}{}", self.addr, path)
+        let addr = if self.alternate.is_empty() {
+            self.addr
+        } else {
+            let n = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.alternate[n % self.alternate.len()]
+        };
+        format!("http://{addr}{path}")
     }
 
     /// POSTs a form as Twilio does: signed for the public URL.
