@@ -107,6 +107,7 @@ pub async fn calls(
         store,
         clock,
         events: Arc::new(events),
+        metrics: Arc::new(crate::ops::Metrics::default()),
         simulated,
     })
 }
@@ -115,6 +116,8 @@ pub async fn calls(
 pub struct App {
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    /// `/metrics` on its own address (HELPLINE_METRICS_LISTEN).
+    metrics: Option<(tokio::net::TcpListener, axum::Router)>,
     /// Background work (the daily bank-holiday refresh), stopped with the server.
     background: Background,
 }
@@ -171,7 +174,16 @@ impl App {
         let calls = Arc::new(calls);
         let ops = crate::ops::OpsState {
             calls: calls.clone(),
-            metrics: Arc::new(crate::ops::Metrics::default()),
+            metrics: calls.metrics.clone(),
+        };
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| AppError::Bind { addr, source })?;
+                Some((listener, crate::ops::metrics_router(ops.clone())))
+            }
+            None => None,
         };
         let state = WebhookState {
             calls,
@@ -208,13 +220,19 @@ impl App {
         };
         Ok(Self {
             listener,
-            router: crate::http::router(state, ops),
+            router: crate::http::router(state, ops, metrics.is_none()),
+            metrics,
             background: Background(background),
         })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, AppError> {
         self.listener.local_addr().map_err(AppError::Serve)
+    }
+
+    /// Where `/metrics` is served when it has its own listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
@@ -225,11 +243,18 @@ impl App {
         let Self {
             listener,
             router,
+            metrics,
             background,
         } = self;
+        // The metrics listener stops with the main one.
+        let metrics_task =
+            metrics.map(|(l, r)| tokio::spawn(async move { axum::serve(l, r).await }));
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        if let Some(t) = metrics_task {
+            t.abort();
+        }
         // Stop the background refresh with the server.
         drop(background);
         served.map_err(AppError::Serve)

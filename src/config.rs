@@ -58,6 +58,7 @@ fn err(
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    metrics_listen: Option<String>,
     database_url: Option<String>,
     public_url: Option<String>,
     voice: Option<String>,
@@ -82,6 +83,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// A separate address for `/metrics` (recommended in production, so metrics are never
+    /// served to the internet); `None` serves them on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     pub database_url: String,
     /// The base URL Twilio calls (scheme, host, optional port and path prefix; no trailing slash).
     pub public_url: String,
@@ -151,6 +155,20 @@ impl Config {
             )
         })?;
 
+        let metrics_listen = match pick(
+            "HELPLINE_METRICS_LISTEN",
+            "metrics_listen",
+            fc.metrics_listen,
+        ) {
+            None => None,
+            Some((place, a)) => Some(a.parse::<SocketAddr>().map_err(|e| {
+                err(
+                    place,
+                    format!("`{a}` is not an address and port: {e}"),
+                    "write it as 127.0.0.1:9090",
+                )
+            })?),
+        };
         let database_url = pick("DATABASE_URL", "database_url", fc.database_url)
             .map(|(_, v)| v)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
@@ -281,6 +299,7 @@ impl Config {
 
         Ok(Config {
             listen,
+            metrics_listen,
             database_url,
             public_url,
             public_url_configured,

@@ -4,13 +4,18 @@
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
@@ -18,42 +23,158 @@ use crate::calls::Calls;
 use crate::hours::live::{freshness_warning, future_days};
 use crate::hours::{division_key, LONDON};
 
-/// The service's metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to about 16 s: Twilio gives up at 15 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+type IntGauge = Gauge<i64, AtomicI64>;
+
+/// The service's metrics (one registry per process; Prometheus adds instances up).
 pub struct Metrics {
     registry: Registry,
-    calendar_future_days: Gauge<i64, AtomicI64>,
-    calendar_short: Gauge<i64, AtomicI64>,
-    calendar_age_seconds: Gauge<i64, AtomicI64>,
+    http_requests: Family<HttpLabels, Counter>,
+    http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    calls: Family<OutcomeLabels, Counter>,
+    queue_size: IntGauge,
+    enquiries_open: IntGauge,
+    enquiries_overdue: IntGauge,
+    db_connections: Family<StateLabels, IntGauge>,
+    calendar_future_days: IntGauge,
+    calendar_short: IntGauge,
+    calendar_age_seconds: IntGauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("helpline");
-        let calendar_future_days = Gauge::<i64, AtomicI64>::default();
-        let calendar_short = Gauge::<i64, AtomicI64>::default();
-        let calendar_age_seconds = Gauge::<i64, AtomicI64>::default();
+        let m = Self {
+            http_requests: Family::default(),
+            http_latency: Family::new_with_constructor(latency_histogram),
+            calls: Family::default(),
+            queue_size: IntGauge::default(),
+            enquiries_open: IntGauge::default(),
+            enquiries_overdue: IntGauge::default(),
+            db_connections: Family::default(),
+            calendar_future_days: IntGauge::default(),
+            calendar_short: IntGauge::default(),
+            calendar_age_seconds: IntGauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            m.http_latency.clone(),
+        );
+        registry.register(
+            "calls",
+            "Call events by outcome: started, callback-requested, answered, abandoned, left-for-callback, queue-failed, gave-up, failed",
+            m.calls.clone(),
+        );
+        registry.register(
+            "queue_size",
+            "Callers waiting in the adviser queue",
+            m.queue_size.clone(),
+        );
+        registry.register(
+            "enquiries_open",
+            "Requests for a call back not yet dealt with",
+            m.enquiries_open.clone(),
+        );
+        registry.register(
+            "enquiries_overdue",
+            "Open requests past the promised call-back date",
+            m.enquiries_overdue.clone(),
+        );
+        registry.register(
+            "db_connections",
+            "Database pool connections by state (idle, in_use)",
+            m.db_connections.clone(),
+        );
         registry.register(
             "calendar_future_days",
             "Days from today to the last known bank holiday",
-            calendar_future_days.clone(),
+            m.calendar_future_days.clone(),
         );
         registry.register(
             "calendar_short",
             "1 when fewer than 6 months of future bank holidays are known",
-            calendar_short.clone(),
+            m.calendar_short.clone(),
         );
         registry.register(
             "calendar_age_seconds",
             "Seconds since the stored bank-holiday calendar was fetched (-1: embedded snapshot only)",
-            calendar_age_seconds.clone(),
+            m.calendar_age_seconds.clone(),
         );
-        Self {
-            registry,
-            calendar_future_days,
-            calendar_short,
-            calendar_age_seconds,
-        }
+        Self { registry, ..m }
     }
+}
+
+impl Metrics {
+    /// Counts a call event (never anything about the caller).
+    pub fn call(&self, outcome: &'static str) {
+        self.calls.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    fn request(&self, route: String, status: u16, seconds: f64) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                route: route.clone(),
+                status,
+            })
+            .inc();
+        self.http_latency
+            .get_or_create(&RouteLabels { route })
+            .observe(seconds);
+    }
+}
+
+/// Middleware: requests and latency by matched route (never the path's values or query).
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    metrics.request(
+        route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 #[derive(Clone)]
@@ -62,9 +183,20 @@ pub struct OpsState {
     pub metrics: Arc<Metrics>,
 }
 
-pub fn router(state: OpsState) -> Router {
+/// `/readyz`, and `/metrics` unless it has a listener of its own.
+pub fn router(state: OpsState, with_metrics: bool) -> Router {
+    let r = Router::new().route("/readyz", get(readyz));
+    let r = if with_metrics {
+        r.route("/metrics", get(metrics))
+    } else {
+        r
+    };
+    r.with_state(state)
+}
+
+/// Only `/metrics` (for `HELPLINE_METRICS_LISTEN`).
+pub fn metrics_router(state: OpsState) -> Router {
     Router::new()
-        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -179,6 +311,22 @@ async fn metrics(State(s): State<OpsState>) -> Response {
             (s.calls.clock.now() - t.with_timezone(&chrono::Utc)).num_seconds()
         });
     m.calendar_age_seconds.set(age);
+    let today = s.calls.clock.now().with_timezone(&LONDON).date_naive();
+    match s.calls.store.gauges(today).await {
+        Ok(g) => {
+            m.queue_size.set(g.queue_size);
+            m.enquiries_open.set(g.enquiries_open);
+            m.enquiries_overdue.set(g.enquiries_overdue);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: database figures unavailable"),
+    }
+    let pool = s.calls.store.pool_stats();
+    m.db_connections
+        .get_or_create(&StateLabels { state: "idle" })
+        .set(i64::from(pool.idle));
+    m.db_connections
+        .get_or_create(&StateLabels { state: "in_use" })
+        .set(i64::from(pool.size.saturating_sub(pool.idle)));
     let mut text = String::new();
     if encode(&mut text, &m.registry).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();

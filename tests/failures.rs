@@ -116,6 +116,12 @@ impl Store for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
+    async fn gauges(&self, _: chrono::NaiveDate) -> Result<helpline::store::Gauges, StoreError> {
+        down()
+    }
+    fn pool_stats(&self) -> helpline::store::PoolStats {
+        helpline::store::PoolStats::default()
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         down()
     }

@@ -41,6 +41,14 @@ pub struct Reply {
     pub stored: Option<Enquiry>,
 }
 
+/// The step a turn answers: its number, when, and whether it is new (not a retry).
+#[derive(Debug, Clone, Copy)]
+struct StepDone {
+    seq: u32,
+    now: DateTime<Utc>,
+    fresh: bool,
+}
+
 /// Who is calling, from the webhook.
 #[derive(Debug, Clone)]
 pub struct CallInfo {
@@ -59,13 +67,17 @@ pub struct Calls {
     pub clock: Arc<dyn Clock>,
     /// Queue and enquiry events for every instance.
     pub events: Arc<crate::events::Events>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<crate::ops::Metrics>,
     /// Calls from `helpline simulate`, never counted in statistics.
     pub simulated: bool,
 }
 
 impl Calls {
+    /// Now, to the microsecond: what both databases store exactly.
     fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        use chrono::SubsecRound;
+        self.clock.now().trunc_subsecs(6)
     }
 
     /// Tells live pages on every instance; an event that cannot be sent never fails a call.
@@ -148,7 +160,7 @@ impl Calls {
         input: &str,
         outcome: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), CallError> {
+    ) -> Result<bool, CallError> {
         let fresh = self
             .store
             .record_step(&NewStep {
@@ -161,7 +173,22 @@ impl Calls {
             })
             .await?;
         tracing::info!(call_sid = %call.call_sid, seq, node, outcome, retry = !fresh, "call step");
-        Ok(())
+        // Counted once per step: a retried webhook changes no figure.
+        if fresh && !self.simulated {
+            let counted = match outcome {
+                "start-open" | "start-closed" => Some("started"),
+                "gave-up" => Some("gave-up"),
+                "bridged" => Some("answered"),
+                "hung-up-in-queue" => Some("abandoned"),
+                "left-queue" => Some("left-for-callback"),
+                "queue-failed" => Some("queue-failed"),
+                _ => None,
+            };
+            if let Some(c) = counted {
+                self.metrics.call(c);
+            }
+        }
+        Ok(fresh)
     }
 
     /// A new inbound call (`POST /twilio/voice`).
@@ -170,20 +197,22 @@ impl Calls {
         self.ensure_call(call, now).await?;
         let (ctx, answers) = self.context(call, now).await?;
         let turn = engine::start(&self.flow, &ctx, &answers);
-        self.record_step(
-            call,
-            0,
-            &self.flow.settings.start,
-            "start",
-            if ctx.open {
-                "start-open"
-            } else {
-                "start-closed"
-            },
-            now,
-        )
-        .await?;
-        self.finish(call, turn, ctx, answers, 0, now).await
+        let fresh = self
+            .record_step(
+                call,
+                0,
+                &self.flow.settings.start,
+                "start",
+                if ctx.open {
+                    "start-open"
+                } else {
+                    "start-closed"
+                },
+                now,
+            )
+            .await?;
+        self.finish(call, turn, ctx, answers, StepDone { seq: 0, now, fresh })
+            .await
     }
 
     /// The caller's answer at `node` (a Gather, Record or Redirect action).
@@ -199,9 +228,11 @@ impl Calls {
         self.ensure_call(call, now).await?;
         let (ctx, answers) = self.context(call, now).await?;
         let turn = engine::respond(&self.flow, node, attempt, input, &ctx, &answers);
-        self.record_step(call, seq, node, input.kind(), &turn.outcome, now)
+        let fresh = self
+            .record_step(call, seq, node, input.kind(), &turn.outcome, now)
             .await?;
-        self.finish(call, turn, ctx, answers, seq, now).await
+        self.finish(call, turn, ctx, answers, StepDone { seq, now, fresh })
+            .await
     }
 
     /// The caller left the adviser queue at `node` (the `<Enqueue action>`).
@@ -231,9 +262,11 @@ impl Calls {
             &ctx,
             &answers,
         );
-        self.record_step(call, seq, node, "queue", &turn.outcome, now)
+        let fresh = self
+            .record_step(call, seq, node, "queue", &turn.outcome, now)
             .await?;
-        self.finish(call, turn, ctx, answers, seq, now).await
+        self.finish(call, turn, ctx, answers, StepDone { seq, now, fresh })
+            .await
     }
 
     /// What a caller waiting in the queue hears now (`position` as Twilio gave it, if it did).
@@ -282,6 +315,7 @@ impl Calls {
 
     /// Valid words for when something failed inside the service: never silence.
     pub fn apology(&self, call: &CallInfo) -> Reply {
+        self.metrics.call("failed");
         let ctx = self.base_context(call, self.now());
         let turn = engine::apology(&self.flow, &ctx);
         Reply {
@@ -300,9 +334,9 @@ impl Calls {
         turn: Turn,
         mut ctx: Context,
         mut answers: Answers,
-        seq: u32,
-        now: DateTime<Utc>,
+        step: StepDone,
     ) -> Result<Reply, CallError> {
+        let StepDone { seq, now, fresh } = step;
         for a in &turn.answers {
             self.store.save_answer(&call.call_sid, a).await?;
             answers.apply(a);
@@ -326,6 +360,10 @@ impl Calls {
                 id: enquiry.id.clone(),
             })
             .await;
+            // Counted once: a retried webhook finds its step already recorded.
+            if fresh && !self.simulated {
+                self.metrics.call("callback-requested");
+            }
             stored = Some(enquiry);
         }
         if let Wait::Queue { .. } = &wait {
@@ -373,6 +411,7 @@ impl Calls {
             })
             .await?;
         tracing::info!(call_sid = %call.call_sid, reference = %enquiry.reference, "enquiry stored");
+
         Ok(enquiry)
     }
 }

@@ -112,6 +112,24 @@ pub struct StoredCalendar {
     pub last_modified: Option<String>,
 }
 
+/// Figures for the metrics endpoint, read from the database (so every instance agrees).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Callers waiting in the adviser queue now (not simulated).
+    pub queue_size: i64,
+    /// Enquiries not yet dealt with.
+    pub enquiries_open: i64,
+    /// Open enquiries past the promised call-back date.
+    pub enquiries_overdue: i64,
+}
+
+/// The connection pool, for the metrics endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a new call; a second call with the same SID changes nothing.
@@ -179,6 +197,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Queue size and open/overdue enquiries (`today` is the Europe/London date).
+    async fn gauges(&self, today: chrono::NaiveDate) -> Result<Gauges, StoreError>;
+    fn pool_stats(&self) -> PoolStats;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -396,6 +396,33 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn gauges(&self, today: chrono::NaiveDate) -> Result<super::Gauges, StoreError> {
+        let queue_size: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM calls WHERE queue_joined_at IS NOT NULL AND queue_left_at IS NULL \
+             AND ended_at IS NULL AND simulated = FALSE",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let (open, overdue): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN callback_due < $1 THEN 1 ELSE 0 END), 0) FROM enquiries WHERE status = 'new'",
+        )
+        .bind(today)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(super::Gauges {
+            queue_size,
+            enquiries_open: open,
+            enquiries_overdue: overdue,
+        })
+    }
+
+    fn pool_stats(&self) -> super::PoolStats {
+        super::PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+        }
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -21,6 +21,8 @@ pub const PUBLIC: &str = "https://helpline.example.nhs.uk";
 
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    /// `/metrics` when it has its own listener (HELPLINE_METRICS_LISTEN).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// When set, requests go to these addresses in turn (several instances behind one URL).
     pub alternate: Vec<std::net::SocketAddr>,
     turn: std::sync::atomic::AtomicUsize,
@@ -72,6 +74,7 @@ pub async fn spawn_app_on(when: &str, db: db::TestDb, extra: &[(&str, &str)]) ->
         .await
         .expect("app builds");
     let addr = app.local_addr().expect("addr");
+    let metrics_addr = app.metrics_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -80,6 +83,7 @@ pub async fn spawn_app_on(when: &str, db: db::TestDb, extra: &[(&str, &str)]) ->
     let store = helpline::store::connect(&url).await.expect("store");
     TestApp {
         addr,
+        metrics_addr,
         alternate: Vec::new(),
         turn: Default::default(),
         clock,
@@ -160,6 +164,7 @@ impl TestApp {
         let store = helpline::store::connect(db.url()).await.expect("store");
         TestApp {
             addr: addrs[0],
+            metrics_addr: None,
             alternate: addrs,
             turn: Default::default(),
             clock: FixedClock::new(Utc::now()),
