@@ -120,6 +120,8 @@ pub struct App {
     metrics: Option<(tokio::net::TcpListener, axum::Router)>,
     /// Background work (the daily bank-holiday refresh), stopped with the server.
     background: Background,
+    /// How long requests in flight may take after a stop signal.
+    shutdown_grace: std::time::Duration,
 }
 
 /// Background tasks that stop when dropped: with the server, or with an App never run.
@@ -144,7 +146,9 @@ impl App {
         if config.twilio_auth_token.is_none() && !insecure_dev {
             return Err(AppError::MissingAuthToken);
         }
-        let store = store::connect(&config.database_url).await?;
+        let store =
+            store::connect_with_replica(&config.database_url, config.database_read_url.as_deref())
+                .await?;
         Self::build_with_store(config, clock, store, insecure_dev).await
     }
 
@@ -223,6 +227,7 @@ impl App {
             router: crate::http::router(state, ops, metrics.is_none()),
             metrics,
             background: Background(background),
+            shutdown_grace: std::time::Duration::from_secs(config.shutdown_seconds),
         })
     }
 
@@ -245,17 +250,37 @@ impl App {
             router,
             metrics,
             background,
+            shutdown_grace,
         } = self;
         // The metrics listener stops with the main one.
         let metrics_task =
             metrics.map(|(l, r)| tokio::spawn(async move { axum::serve(l, r).await }));
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        };
+        let server = std::future::IntoFuture::into_future(
+            axum::serve(listener, router).with_graceful_shutdown(signal),
+        );
+        // Requests in flight get `shutdown_grace` to finish; then the process stops regardless.
+        let deadline = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(shutdown_grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let served = tokio::select! {
+            r = server => r,
+            () = deadline => {
+                tracing::warn!(seconds = shutdown_grace.as_secs(), "requests still in flight at the shutdown deadline; stopping");
+                Ok(())
+            }
+        };
         if let Some(t) = metrics_task {
             t.abort();
         }
-        // Stop the background refresh with the server.
         drop(background);
         served.map_err(AppError::Serve)
     }

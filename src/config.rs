@@ -60,6 +60,9 @@ struct FileConfig {
     listen: Option<String>,
     metrics_listen: Option<String>,
     database_url: Option<String>,
+    database_url_file: Option<PathBuf>,
+    database_read_url: Option<String>,
+    shutdown_seconds: Option<u64>,
     public_url: Option<String>,
     voice: Option<String>,
     call_flows: Option<PathBuf>,
@@ -87,6 +90,10 @@ pub struct Config {
     /// served to the internet); `None` serves them on `listen`.
     pub metrics_listen: Option<SocketAddr>,
     pub database_url: String,
+    /// An optional read-only replica (PostgreSQL standby) for list and statistics reads.
+    pub database_read_url: Option<String>,
+    /// How long `serve` waits for requests in flight after a stop signal.
+    pub shutdown_seconds: u64,
     /// The base URL Twilio calls (scheme, host, optional port and path prefix; no trailing slash).
     pub public_url: String,
     /// Whether `public_url` was configured (rather than derived from the listen address).
@@ -169,9 +176,59 @@ impl Config {
                 )
             })?),
         };
-        let database_url = pick("DATABASE_URL", "database_url", fc.database_url)
-            .map(|(_, v)| v)
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        // The URL may hold a password: it can come from a file, like the auth token.
+        let database_url = match pick("DATABASE_URL", "database_url", fc.database_url) {
+            Some((_, v)) => v,
+            None => match pick(
+                "DATABASE_URL_FILE",
+                "database_url_file",
+                fc.database_url_file.map(|p| p.display().to_string()),
+            ) {
+                Some((place, path)) => std::fs::read_to_string(&path)
+                    .map(|t| t.trim().to_string())
+                    .ok()
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        err(
+                            place,
+                            format!("cannot read a database URL from {path}"),
+                            "put the URL on the file's first line",
+                        )
+                    })?,
+                None => DEFAULT_DATABASE_URL.into(),
+            },
+        };
+        let database_read_url = pick(
+            "DATABASE_READ_URL",
+            "database_read_url",
+            fc.database_read_url,
+        )
+        .map(|(_, v)| v);
+        if database_read_url.is_some() && !database_url.starts_with("postgres") {
+            return Err(err(
+                "DATABASE_READ_URL",
+                "a read replica needs PostgreSQL as the main database",
+                "unset DATABASE_READ_URL, or use a postgres:// DATABASE_URL",
+            ));
+        }
+        let shutdown_seconds = match pick(
+            "HELPLINE_SHUTDOWN_SECONDS",
+            "shutdown_seconds",
+            fc.shutdown_seconds.map(|n| n.to_string()),
+        ) {
+            None => 20,
+            Some((place, n)) => n
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=300).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        place,
+                        format!("`{n}` is not a number of seconds from 1 to 300"),
+                        "e.g. 20",
+                    )
+                })?,
+        };
 
         let (public_url, public_url_configured) =
             match pick("HELPLINE_PUBLIC_URL", "public_url", fc.public_url) {
@@ -300,6 +357,8 @@ impl Config {
         Ok(Config {
             listen,
             metrics_listen,
+            database_read_url,
+            shutdown_seconds,
             database_url,
             public_url,
             public_url_configured,
@@ -456,6 +515,34 @@ mod tests {
         );
         let e = Config::from_pairs(&[("HELPLINE_BANK_HOLIDAYS_URL", "gov.uk")]).unwrap_err();
         assert!(e.to_string().contains("off"), "{e}");
+    }
+
+    #[test]
+    fn database_url_from_a_file_replica_and_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("db");
+        std::fs::write(&f, "postgres://app:secret@db/helpline\n").unwrap();
+        let path = f.display().to_string();
+        let c = Config::from_pairs(&[
+            ("DATABASE_URL_FILE", &path),
+            (
+                "DATABASE_READ_URL",
+                "postgres://app:secret@standby/helpline",
+            ),
+            ("HELPLINE_SHUTDOWN_SECONDS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://app:secret@db/helpline");
+        assert_eq!(
+            c.database_read_url.as_deref(),
+            Some("postgres://app:secret@standby/helpline")
+        );
+        assert_eq!(c.shutdown_seconds, 5);
+        assert_eq!(Config::from_pairs(&[]).unwrap().shutdown_seconds, 20);
+        let e = Config::from_pairs(&[("DATABASE_READ_URL", "postgres://x/y")]).unwrap_err();
+        assert!(e.to_string().contains("needs PostgreSQL"), "{e}");
+        let e = Config::from_pairs(&[("HELPLINE_SHUTDOWN_SECONDS", "0")]).unwrap_err();
+        assert_eq!(e.place, "HELPLINE_SHUTDOWN_SECONDS");
     }
 
     #[test]

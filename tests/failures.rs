@@ -240,3 +240,38 @@ async fn a_signed_service_needs_its_public_url_and_dev_mode_stays_on_loopback() 
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn shutdown_stops_promptly_when_nothing_is_in_flight() {
+    let config = Config::from_pairs(&[
+        ("HELPLINE_LISTEN", "127.0.0.1:0"),
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
+        ("HELPLINE_SHUTDOWN_SECONDS", "30"),
+    ])
+    .unwrap();
+    let clock = Arc::new(FixedClock::new(support::at("2026-11-24T10:00:00Z")));
+    let app = App::build(&config, clock, true).await.unwrap();
+    let addr = app.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    assert_eq!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    tx.send(()).unwrap();
+    // Bounded wait: the grace period is 30 s, an idle server must not use it.
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err(),
+        "no longer listening"
+    );
+}

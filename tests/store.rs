@@ -440,3 +440,28 @@ async fn a_lease_lets_one_instance_run_a_daily_job(db: &TestDb, store: Arc<dyn S
         "leases are per job"
     );
 }
+
+/// Lists and figures can come from a standby (here the same server stands in for it).
+#[tokio::test]
+async fn a_read_replica_serves_lists() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let store = helpline::store::connect_with_replica(db.url(), Some(db.url()))
+        .await
+        .unwrap();
+    store.create_enquiry(&new_enquiry("CA-R")).await.unwrap();
+    assert_eq!(store.list_enquiries().await.unwrap().len(), 1);
+    let g = store
+        .gauges(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(g.enquiries_open, 1);
+    // A replica that cannot be reached stops startup with the reason.
+    let bad = helpline::store::connect_with_replica(
+        db.url(),
+        Some("postgres://postgres@127.0.0.1:9/nowhere"),
+    )
+    .await;
+    assert!(bad.is_err());
+}

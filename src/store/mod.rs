@@ -204,6 +204,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// The database for a configuration: the main one, plus a read replica when given
+/// (PostgreSQL only; list and statistics reads go to it).
+pub async fn connect_with_replica(
+    url: &str,
+    read_url: Option<&str>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    match read_url {
+        Some(read) => Ok(Arc::new(
+            PostgresStore::connect(url)
+                .await?
+                .with_read_replica(read)
+                .await?,
+        )),
+        None => connect(url).await,
+    }
+}
+
 /// Opens (creating and migrating where needed) the database named by `url`.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {

@@ -23,6 +23,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// A read-only replica for list and statistics reads (the primary when none).
+    read: Option<PgPool>,
 }
 
 impl PostgresStore {
@@ -34,7 +36,22 @@ impl PostgresStore {
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, read: None })
+    }
+
+    /// Reads lists and statistics from a standby at `url` (never migrated: it follows the primary).
+    pub async fn with_read_replica(mut self, url: &str) -> Result<Self, StoreError> {
+        let read = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        self.read = Some(read);
+        Ok(self)
+    }
+
+    fn reader(&self) -> &PgPool {
+        self.read.as_ref().unwrap_or(&self.pool)
     }
 }
 
@@ -153,7 +170,7 @@ impl Store for PostgresStore {
         let rows: Vec<EnquiryRow> = sqlx::query_as(&format!(
             "SELECT {ENQUIRY_COLUMNS} FROM enquiries ORDER BY created_at, reference"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await?;
         rows.into_iter().map(Enquiry::try_from).collect()
     }
@@ -401,13 +418,13 @@ impl Store for PostgresStore {
             "SELECT COUNT(*) FROM calls WHERE queue_joined_at IS NOT NULL AND queue_left_at IS NULL \
              AND ended_at IS NULL AND simulated = FALSE",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader())
         .await?;
         let (open, overdue): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN callback_due < $1 THEN 1 ELSE 0 END), 0) FROM enquiries WHERE status = 'new'",
         )
         .bind(today)
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader())
         .await?;
         Ok(super::Gauges {
             queue_size,
