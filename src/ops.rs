@@ -206,6 +206,7 @@ struct Readiness {
     /// ready, degraded (serving, but something needs attention) or unavailable.
     status: &'static str,
     database: Check,
+    migrations: Check,
     call_flow: FlowCheck,
     calendar: CalendarCheck,
 }
@@ -272,8 +273,24 @@ async fn readyz(State(s): State<OpsState>) -> Response {
             error: Some(e.to_string()),
         },
     };
+    let migrations = match s.calls.store.migrations_current().await {
+        Ok(true) => Check {
+            ok: true,
+            error: None,
+        },
+        Ok(false) => Check {
+            ok: false,
+            error: Some(
+                "the database schema is behind this version: run `helpline migrate`".into(),
+            ),
+        },
+        Err(e) => Check {
+            ok: false,
+            error: Some(e.to_string()),
+        },
+    };
     let calendar = calendar_check(&s.calls).await;
-    let status = if !database.ok {
+    let status = if !database.ok || !migrations.ok {
         "unavailable"
     } else if !calendar.ok {
         "degraded"
@@ -283,6 +300,7 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     let body = Readiness {
         status,
         database,
+        migrations,
         call_flow: FlowCheck {
             ok: true,
             source: s.calls.flow.source.clone(),
@@ -290,7 +308,7 @@ async fn readyz(State(s): State<OpsState>) -> Response {
         },
         calendar,
     };
-    let code = if body.database.ok {
+    let code = if body.database.ok && body.migrations.ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

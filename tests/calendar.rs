@@ -284,6 +284,9 @@ async fn readyz_warns_when_the_calendar_runs_short() {
         .unwrap();
     assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!(ready["calendar"]["warning"], Value::Null);
+    assert_eq!(ready["database"]["ok"], true);
+    assert_eq!(ready["migrations"]["ok"], true);
+    assert_eq!(ready["call_flow"]["ok"], true);
 }
 
 fn helpline(db: &str, args: &[&str]) -> (bool, String, String) {

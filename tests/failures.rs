@@ -122,6 +122,9 @@ impl Store for DownStore {
     fn pool_stats(&self) -> helpline::store::PoolStats {
         helpline::store::PoolStats::default()
     }
+    async fn migrations_current(&self) -> Result<bool, StoreError> {
+        down()
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         down()
     }

@@ -133,6 +133,28 @@ async fn two_instances_on_one_database() {
         }
     );
 
+    // A closure added through either instance (here straight into the database, as the CLI
+    // does) applies on both at their next call.
+    let now = chrono::Utc::now();
+    app.store
+        .add_closure(&helpline::store::NewClosure {
+            kind: helpline::hours::ClosureKind::Closed,
+            from: now - chrono::Duration::minutes(1),
+            until: now + chrono::Duration::hours(1),
+            reason: "The line is closed for a team briefing".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let c = app.call_from("+447700900999").await;
+        assert!(
+            c.last().contains("The line is closed for a team briefing."),
+            "{}",
+            c.last()
+        );
+    }
+
     // Handlers on both instances claiming at once: each enquiry exactly one owner.
     let second = helpline::store::connect(&url).await.unwrap();
     let won = support::fifty_claims_for_ten(app.store.clone(), second).await;

@@ -200,6 +200,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Queue size and open/overdue enquiries (`today` is the Europe/London date).
     async fn gauges(&self, today: chrono::NaiveDate) -> Result<Gauges, StoreError>;
     fn pool_stats(&self) -> PoolStats;
+    /// The schema has every migration this binary knows (false: run `helpline migrate`).
+    async fn migrations_current(&self) -> Result<bool, StoreError>;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
 }
