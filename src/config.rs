@@ -82,8 +82,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// The service's settings.
-#[derive(Debug, Clone)]
+/// The service's settings. `Debug` hides every secret (the auth token, any password in a
+/// database URL).
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     /// A separate address for `/metrics` (recommended in production, so metrics are never
@@ -113,6 +114,33 @@ pub struct Config {
     pub twilio_account_sid: Option<String>,
     /// `None` only in development mode (`serve --insecure-dev`): signatures are then not checked.
     pub twilio_auth_token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::store::redact_url;
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "database_read_url",
+                &self.database_read_url.as_deref().map(redact_url),
+            )
+            .field("public_url", &self.public_url)
+            .field("voice", &self.voice)
+            .field("language", &self.language)
+            .field("call_flows", &self.call_flows)
+            .field("schedule", &self.schedule.to_string())
+            .field("bank_holidays_url", &self.bank_holidays_url)
+            .field("division", &self.division)
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field(
+                "twilio_auth_token",
+                &self.twilio_auth_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -547,7 +575,21 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_token() {
-        let c = Config::from_pairs(&[("TWILIO_AUTH_TOKEN", "very-secret-token")]).unwrap();
-        assert!(!format!("{c:?}").contains("very-secret-token"));
+        let c = Config::from_pairs(&[
+            ("TWILIO_AUTH_TOKEN", "very-secret-token"),
+            ("DATABASE_URL", "postgres://app:db-password@db/helpline"),
+            (
+                "DATABASE_READ_URL",
+                "postgres://ro:ro-password@standby/helpline",
+            ),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("very-secret-token"), "{shown}");
+        assert!(
+            !shown.contains("db-password") && !shown.contains("ro-password"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://app:***@db/helpline"), "{shown}");
     }
 }
