@@ -11,6 +11,7 @@ use crate::flows::{Answer, Answers};
 
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 
 pub use postgres::PostgresStore;

@@ -1,0 +1,417 @@
+//! The SQL both backends share: one implementation of the [`Store`](super::Store) contract,
+//! instantiated for SQLite and for PostgreSQL. Parameters are written `$1, $2…`, which
+//! PostgreSQL uses natively and sqlx binds by number on SQLite too; booleans are written
+//! `TRUE`/`FALSE`, which SQLite also understands. What differs (connecting, migrations, the
+//! read replica, `FOR UPDATE SKIP LOCKED`) stays in each backend's file.
+
+/// `impl Store for $store` over a pool of `$db`; the type needs `pool: Pool<$db>`, a
+/// `reader()` pool and a `MIGRATOR` in scope, and `$skip_locked` is appended to the
+/// claim's row lock (`" FOR UPDATE SKIP LOCKED"` where the database has it).
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $skip_locked:expr) => {
+        impl $store {
+            /// Every change to closures or the stored calendar bumps the revision, in the same transaction.
+            async fn bump_revision(tx: &mut sqlx::Transaction<'_, $db>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE hours_revision SET revision = revision + 1 WHERE id = 1")
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            async fn record_call(&self, call: &NewCall) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO calls (call_sid, caller, started_at, in_hours, simulated) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (call_sid) DO NOTHING",
+                )
+                .bind(&call.call_sid)
+                .bind(&call.caller)
+                .bind(call.started_at)
+                .bind(call.in_hours)
+                .bind(call.simulated)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn record_step(&self, step: &NewStep) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO call_steps (call_sid, seq, node, input, outcome, at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (call_sid, seq) DO NOTHING",
+                )
+                .bind(&step.call_sid)
+                .bind(i64::from(step.seq))
+                .bind(&step.node)
+                .bind(&step.input)
+                .bind(&step.outcome)
+                .bind(step.at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn answers(&self, call_sid: &str) -> Result<Answers, StoreError> {
+                let pairs: Vec<(String, String)> =
+                    sqlx::query_as("SELECT name, value FROM call_answers WHERE call_sid = $1")
+                        .bind(call_sid)
+                        .fetch_all(&self.pool)
+                        .await?;
+                answers_from_pairs(pairs)
+            }
+
+            async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for (name, value) in answer_pairs(answer) {
+                    sqlx::query(
+                        "INSERT INTO call_answers (call_sid, name, value) VALUES ($1, $2, $3) \
+                         ON CONFLICT (call_sid, name) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(call_sid)
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_enquiry(&self, e: &NewEnquiry) -> Result<Enquiry, StoreError> {
+                for _ in 0..super::REFERENCE_TRIES {
+                    let reference = Reference::random();
+                    let inserted = sqlx::query(
+                        "INSERT INTO enquiries (id, reference, call_sid, callback_number, trust, category, \
+                         recording_url, recording_duration, status, created_at, callback_due) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10) ON CONFLICT (call_sid) DO NOTHING",
+                    )
+                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(reference.as_str())
+                    .bind(&e.call_sid)
+                    .bind(e.callback_number.e164())
+                    .bind(e.trust.as_str())
+                    .bind(e.category.as_str())
+                    .bind(e.recording.as_ref().map(|r| r.url.as_str()))
+                    .bind(e.recording.as_ref().map(|r| i64::from(r.duration_seconds)))
+                    .bind(e.created_at)
+                    .bind(e.callback_due)
+                    .execute(&self.pool)
+                    .await;
+                    match inserted {
+                        // Inserted now, or already there from an earlier (retried) request.
+                        Ok(_) => {
+                            return self
+                                .enquiry_for_call(&e.call_sid)
+                                .await?
+                                .ok_or_else(|| StoreError::Corrupt("enquiry vanished after insert".into()))
+                        }
+                        Err(err) if is_unique_violation(&err, "reference") => continue,
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                Err(StoreError::NoFreeReference(super::REFERENCE_TRIES))
+            }
+
+            async fn enquiry_for_call(&self, call_sid: &str) -> Result<Option<Enquiry>, StoreError> {
+                let row: Option<EnquiryRow> = sqlx::query_as(&format!(
+                    "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE call_sid = $1"
+                ))
+                .bind(call_sid)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(Enquiry::try_from).transpose()
+            }
+
+            async fn list_enquiries(&self) -> Result<Vec<Enquiry>, StoreError> {
+                let rows: Vec<EnquiryRow> = sqlx::query_as(&format!(
+                    "SELECT {ENQUIRY_COLUMNS} FROM enquiries ORDER BY created_at, reference"
+                ))
+                .fetch_all(self.reader())
+                .await?;
+                rows.into_iter().map(Enquiry::try_from).collect()
+            }
+
+            async fn queue_joined(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE calls SET queue_joined_at = COALESCE(queue_joined_at, $1) WHERE call_sid = $2",
+                )
+                .bind(at)
+                .bind(call_sid)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn queue_left(
+                &self,
+                call_sid: &str,
+                result: &str,
+                wait_seconds: Option<i64>,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE calls SET queue_left_at = $1, queue_result = $2, queue_wait_seconds = $3, \
+                     hung_up_in_queue = ($2 = 'hangup') WHERE call_sid = $4",
+                )
+                .bind(at)
+                .bind(result)
+                .bind(wait_seconds)
+                .bind(call_sid)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn answered_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT queue_wait_seconds FROM calls WHERE queue_result = 'bridged' AND queue_left_at >= $1 \
+                     AND queue_wait_seconds IS NOT NULL AND simulated = FALSE",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        r.try_get::<i64, _>("queue_wait_seconds")
+                            .map_err(StoreError::from)
+                    })
+                    .collect()
+            }
+
+            async fn call_ended(&self, end: &CallEnd) -> Result<(), StoreError> {
+                // A caller still marked as queued (joined, never left) hung up while waiting.
+                sqlx::query(
+                    "UPDATE calls SET ended_at = $1, final_status = $2, duration_seconds = $3, \
+                     hung_up_in_queue = CASE WHEN queue_joined_at IS NOT NULL AND queue_left_at IS NULL THEN TRUE \
+                                             ELSE hung_up_in_queue END \
+                     WHERE call_sid = $4",
+                )
+                .bind(end.at)
+                .bind(&end.status)
+                .bind(end.duration_seconds)
+                .bind(&end.call_sid)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
+                let row: Option<CallRow> = sqlx::query_as(&format!(
+                    "SELECT {CALL_COLUMNS} FROM calls WHERE call_sid = $1"
+                ))
+                .bind(call_sid)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(CallRecord::from))
+            }
+
+            async fn steps(&self, call_sid: &str) -> Result<Vec<StepRecord>, StoreError> {
+                let rows: Vec<StepRow> = sqlx::query_as(
+                    "SELECT seq, node, input, outcome FROM call_steps WHERE call_sid = $1 ORDER BY seq",
+                )
+                .bind(call_sid)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(StepRecord::try_from).collect()
+            }
+
+            async fn add_closure(&self, c: &NewClosure) -> Result<Closure, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let row: ClosureRow = sqlx::query_as(
+                    "INSERT INTO closures (kind, starts_at, ends_at, reason, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     RETURNING id, kind, starts_at, ends_at, reason",
+                )
+                .bind(c.kind.as_str())
+                .bind(c.from)
+                .bind(c.until)
+                .bind(&c.reason)
+                .bind(c.created_at)
+                .fetch_one(&mut *tx)
+                .await?;
+                Self::bump_revision(&mut tx).await?;
+                tx.commit().await?;
+                Closure::try_from(row)
+            }
+
+            async fn list_closures(&self) -> Result<Vec<Closure>, StoreError> {
+                let rows: Vec<ClosureRow> = sqlx::query_as(
+                    "SELECT id, kind, starts_at, ends_at, reason FROM closures ORDER BY starts_at, id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(Closure::try_from).collect()
+            }
+
+            async fn remove_closure(&self, id: i64) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query("DELETE FROM closures WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::bump_revision(&mut tx).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn hours_revision(&self) -> Result<i64, StoreError> {
+                Ok(
+                    sqlx::query_scalar("SELECT revision FROM hours_revision WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn stored_calendar(&self, division: &str) -> Result<Option<StoredCalendar>, StoreError> {
+                let row: Option<CalendarRow> = sqlx::query_as(
+                    "SELECT division, document, source, fetched_at, checked_at, etag, last_modified \
+                     FROM bank_holiday_calendars WHERE division = $1",
+                )
+                .bind(division)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(StoredCalendar::from))
+            }
+
+            async fn save_calendar(&self, c: &StoredCalendar) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO bank_holiday_calendars (division, document, source, fetched_at, checked_at, etag, last_modified) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (division) DO UPDATE SET document = excluded.document, \
+                     source = excluded.source, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, \
+                     etag = excluded.etag, last_modified = excluded.last_modified",
+                )
+                .bind(&c.division)
+                .bind(&c.document)
+                .bind(&c.source)
+                .bind(c.fetched_at)
+                .bind(c.checked_at)
+                .bind(&c.etag)
+                .bind(&c.last_modified)
+                .execute(&mut *tx)
+                .await?;
+                Self::bump_revision(&mut tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn calendar_checked(&self, division: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE bank_holiday_calendars SET checked_at = $1 WHERE division = $2")
+                    .bind(at)
+                    .bind(division)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn claim_enquiry(
+                &self,
+                id: &str,
+                handler: &str,
+                at: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE enquiries SET claimed_by = $1, claimed_at = $2 WHERE id = $3 AND claimed_by IS NULL")
+                    .bind(handler)
+                    .bind(at)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn claim_next_enquiry(
+                &self,
+                handler: &str,
+                at: DateTime<Utc>,
+            ) -> Result<Option<Enquiry>, StoreError> {
+                let row: Option<EnquiryRow> = sqlx::query_as(&format!(
+                    "UPDATE enquiries SET claimed_by = $1, claimed_at = $2 WHERE id = (\
+                     SELECT id FROM enquiries WHERE status = 'new' AND claimed_by IS NULL \
+                     ORDER BY created_at, reference LIMIT 1{skip}) AND claimed_by IS NULL RETURNING {ENQUIRY_COLUMNS}",
+                    skip = $skip_locked
+                ))
+                .bind(handler)
+                .bind(at)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(Enquiry::try_from).transpose()
+            }
+
+            async fn enquiry_owner(&self, id: &str) -> Result<Option<String>, StoreError> {
+                Ok(
+                    sqlx::query_scalar("SELECT claimed_by FROM enquiries WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .flatten(),
+                )
+            }
+
+            async fn try_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                now: DateTime<Utc>,
+                until: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO job_leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                     WHERE job_leases.expires_at <= $4 OR job_leases.holder = excluded.holder",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(until)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn gauges(&self, today: chrono::NaiveDate) -> Result<super::Gauges, StoreError> {
+                let queue_size: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM calls WHERE queue_joined_at IS NOT NULL AND queue_left_at IS NULL \
+                     AND ended_at IS NULL AND simulated = FALSE",
+                )
+                .fetch_one(self.reader())
+                .await?;
+                let (open, overdue): (i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN callback_due < $1 THEN 1 ELSE 0 END), 0) FROM enquiries WHERE status = 'new'",
+                )
+                .bind(today)
+                .fetch_one(self.reader())
+                .await?;
+                Ok(super::Gauges {
+                    queue_size,
+                    enquiries_open: open,
+                    enquiries_overdue: overdue,
+                })
+            }
+
+            fn pool_stats(&self) -> super::PoolStats {
+                super::PoolStats {
+                    size: self.pool.size(),
+                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                }
+            }
+
+            async fn migrations_current(&self) -> Result<bool, StoreError> {
+                let applied: Vec<i64> =
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use sql_store;
