@@ -3,28 +3,9 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn json_logs_carry_request_id_and_call_sid() {
-    let captured = Captured::default();
+    let captured = support::Captured::default();
     let sink = captured.clone();
     tracing_subscriber::fmt()
         .json()
@@ -35,7 +16,7 @@ async fn json_logs_carry_request_id_and_call_sid() {
     let mut call = app.call_from("+447700900123").await;
     call.press("3").await;
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))

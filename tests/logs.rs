@@ -3,30 +3,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use support::spawn_app;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn a_whole_callback_request_logs_no_personal_data() {
-    let captured = Captured::default();
+    let captured = support::Captured::default();
     let sink = captured.clone();
     tracing_subscriber::fmt()
         .with_env_filter("trace")
@@ -49,7 +30,7 @@ async fn a_whole_callback_request_logs_no_personal_data() {
         "+447700900456"
     );
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains(&call.sid),
         "the logs were captured and name the call SID"

@@ -63,6 +63,35 @@ fn split_question(reply: &Reply) -> (Vec<Verb>, Vec<Verb>) {
     (says(&reply.says[..at]), says(&reply.says[at..]))
 }
 
+/// A keypad-and-speech gather with nothing filled in yet.
+fn listen() -> Gather {
+    Gather {
+        action: String::new(),
+        input: GatherInput::DtmfSpeech,
+        num_digits: None,
+        timeout_seconds: MENU_TIMEOUT,
+        finish_on_key: None,
+        hints: vec![],
+        speech_timeout: Some("auto".into()),
+        prompts: vec![],
+    }
+}
+
+/// The essentials in full, then the question inside `gather`; with no answer Twilio falls
+/// through to the redirect, and the node hears silence.
+fn ask(r: &mut Response, reply: &Reply, action: String, gather: Gather) {
+    let (before, question) = split_question(reply);
+    for v in before {
+        r.push(v);
+    }
+    r.push(Verb::Gather(Gather {
+        action: action.clone(),
+        prompts: question,
+        ..gather
+    }));
+    r.push(Verb::Redirect(action));
+}
+
 /// The TwiML for a turn.
 pub fn reply(reply: &Reply, urls: &Urls) -> Response {
     let seq = reply.next_seq;
@@ -72,43 +101,29 @@ pub fn reply(reply: &Reply, urls: &Urls) -> Response {
             node,
             attempt,
             hints,
-        } => {
-            let action = urls.step(node, seq, *attempt);
-            let (before, question) = split_question(reply);
-            for v in before {
-                r.push(v);
-            }
-            r.push(Verb::Gather(Gather {
-                action: action.clone(),
-                input: GatherInput::DtmfSpeech,
+        } => ask(
+            &mut r,
+            reply,
+            urls.step(node, seq, *attempt),
+            Gather {
                 num_digits: Some(1),
                 timeout_seconds: MENU_TIMEOUT,
                 finish_on_key: None,
                 hints: hints.clone(),
-                speech_timeout: Some("auto".into()),
-                prompts: question,
-            }));
-            // No answer: Twilio falls through to here, and the node hears silence.
-            r.push(Verb::Redirect(action));
-        }
-        Wait::Number { node, attempt } => {
-            let action = urls.step(node, seq, *attempt);
-            let (before, question) = split_question(reply);
-            for v in before {
-                r.push(v);
-            }
-            r.push(Verb::Gather(Gather {
-                action: action.clone(),
-                input: GatherInput::DtmfSpeech,
+                ..listen()
+            },
+        ),
+        Wait::Number { node, attempt } => ask(
+            &mut r,
+            reply,
+            urls.step(node, seq, *attempt),
+            Gather {
                 num_digits: None,
                 timeout_seconds: NUMBER_TIMEOUT,
                 finish_on_key: Some("#".into()),
-                hints: vec![],
-                speech_timeout: Some("auto".into()),
-                prompts: question,
-            }));
-            r.push(Verb::Redirect(action));
-        }
+                ..listen()
+            },
+        ),
         Wait::Record { node, max_seconds } => {
             let action = urls.step(node, seq, 0);
             for v in says(&reply.says) {

@@ -94,6 +94,29 @@ pub async fn spawn_app_on(when: &str, db: db::TestDb, extra: &[(&str, &str)]) ->
     }
 }
 
+/// A log sink for tests that read what the service logged.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
 pub fn sign(url: &str, params: &[(String, String)]) -> String {
     helpline::twilio::signature::compute(TOKEN.as_bytes(), url, params)
 }
