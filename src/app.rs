@@ -32,11 +32,10 @@ pub enum AppError {
     Events(#[from] crate::events::EventsError),
     #[error("the bank-holiday feed client cannot be set up: {0}")]
     Feed(#[from] FeedError),
-    #[error(
-        "cannot listen on {addr}: {source}\n    fix: choose a free address with HELPLINE_LISTEN"
-    )]
+    #[error("cannot listen on {addr}: {source}\n    fix: choose a free address with {setting}")]
     Bind {
         addr: SocketAddr,
+        setting: &'static str,
         source: std::io::Error,
     },
     #[error("the server failed: {0}")]
@@ -184,7 +183,11 @@ impl App {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
-                    .map_err(|source| AppError::Bind { addr, source })?;
+                    .map_err(|source| AppError::Bind {
+                        addr,
+                        setting: "HELPLINE_METRICS_LISTEN",
+                        source,
+                    })?;
                 Some((listener, crate::ops::metrics_router(ops.clone())))
             }
             None => None,
@@ -203,6 +206,7 @@ impl App {
             .await
             .map_err(|source| AppError::Bind {
                 addr: config.listen,
+                setting: "HELPLINE_LISTEN",
                 source,
             })?;
         // The first refresh runs in the background: startup and calls never wait for the network.

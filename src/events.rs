@@ -61,7 +61,8 @@ impl Events {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+        // The listener holds a connection of its own, so publishing never waits behind it.
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
         listener.listen(CHANNEL).await?;
         let local = broadcast::channel(1024).0;
         let forward = local.clone();

@@ -30,11 +30,6 @@ struct HttpLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
 }
@@ -55,7 +50,7 @@ type IntGauge = Gauge<i64, AtomicI64>;
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
-    http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    http_latency: Family<HttpLabels, Histogram, fn() -> Histogram>,
     calls: Family<OutcomeLabels, Counter>,
     queue_size: IntGauge,
     enquiries_open: IntGauge,
@@ -135,7 +130,7 @@ impl Default for Metrics {
         );
         registry.register(
             "calendar_age_seconds",
-            "Seconds since the stored bank-holiday calendar was fetched (-1: embedded snapshot only)",
+            "Seconds since the bank-holiday feed was last checked successfully (-1: never; embedded snapshot only)",
             m.calendar_age_seconds.clone(),
         );
         Self { registry, ..m }
@@ -149,15 +144,9 @@ impl Metrics {
     }
 
     fn request(&self, route: String, status: u16, seconds: f64) {
-        self.http_requests
-            .get_or_create(&HttpLabels {
-                route: route.clone(),
-                status,
-            })
-            .inc();
-        self.http_latency
-            .get_or_create(&RouteLabels { route })
-            .observe(seconds);
+        let labels = HttpLabels { route, status };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_latency.get_or_create(&labels).observe(seconds);
     }
 }
 
@@ -231,6 +220,8 @@ struct CalendarCheck {
     division: &'static str,
     source: String,
     fetched_at: Option<String>,
+    /// The last successful check of the feed (a 304 counts): the age alerts should watch.
+    checked_at: Option<String>,
     last_bank_holiday: Option<String>,
     future_days: i64,
     warning: Option<String>,
@@ -246,9 +237,12 @@ async fn calendar_check(calls: &Calls) -> CalendarCheck {
     let holidays = hours.holidays();
     let today = now.with_timezone(&LONDON).date_naive();
     let key = division_key(calls.hours.division());
-    let fetched_at = match calls.store.stored_calendar(key).await {
-        Ok(stored) => stored.map(|s| s.fetched_at.to_rfc3339()),
-        Err(_) => None,
+    let (fetched_at, checked_at) = match calls.store.stored_calendar(key).await {
+        Ok(Some(stored)) => (
+            Some(stored.fetched_at.to_rfc3339()),
+            Some(stored.checked_at.to_rfc3339()),
+        ),
+        _ => (None, None),
     };
     let warning = freshness_warning(holidays, now);
     CalendarCheck {
@@ -256,6 +250,7 @@ async fn calendar_check(calls: &Calls) -> CalendarCheck {
         division: key,
         source: holidays.source().to_string(),
         fetched_at,
+        checked_at,
         last_bank_holiday: holidays.last_date().map(|d| d.to_string()),
         future_days: future_days(holidays, today),
         warning,
@@ -268,10 +263,13 @@ async fn readyz(State(s): State<OpsState>) -> Response {
             ok: true,
             error: None,
         },
-        Err(e) => Check {
-            ok: false,
-            error: Some(e.to_string()),
-        },
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            Check {
+                ok: false,
+                error: Some("the database cannot be reached (details in the log)".into()),
+            }
+        }
     };
     let migrations = match s.calls.store.migrations_current().await {
         Ok(true) => Check {
@@ -284,10 +282,13 @@ async fn readyz(State(s): State<OpsState>) -> Response {
                 "the database schema is behind this version: run `helpline migrate`".into(),
             ),
         },
-        Err(e) => Check {
-            ok: false,
-            error: Some(e.to_string()),
-        },
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: cannot read the migrations");
+            Check {
+                ok: false,
+                error: Some("the schema version cannot be read (details in the log)".into()),
+            }
+        }
     };
     let calendar = calendar_check(&s.calls).await;
     let status = if !database.ok || !migrations.ok {
@@ -322,15 +323,16 @@ async fn metrics(State(s): State<OpsState>) -> Response {
     m.calendar_future_days.set(calendar.future_days);
     m.calendar_short.set(i64::from(!calendar.ok));
     let age = calendar
-        .fetched_at
+        .checked_at
         .as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map_or(-1, |t| {
             (s.calls.clock.now() - t.with_timezone(&chrono::Utc)).num_seconds()
         });
     m.calendar_age_seconds.set(age);
-    let today = s.calls.clock.now().with_timezone(&LONDON).date_naive();
-    match s.calls.store.gauges(today).await {
+    let now = s.calls.clock.now();
+    let today = now.with_timezone(&LONDON).date_naive();
+    match s.calls.store.gauges(now, today).await {
         Ok(g) => {
             m.queue_size.set(g.queue_size);
             m.enquiries_open.set(g.enquiries_open);

@@ -116,7 +116,11 @@ impl Store for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
-    async fn gauges(&self, _: chrono::NaiveDate) -> Result<helpline::store::Gauges, StoreError> {
+    async fn gauges(
+        &self,
+        _: DateTime<Utc>,
+        _: chrono::NaiveDate,
+    ) -> Result<helpline::store::Gauges, StoreError> {
         down()
     }
     fn pool_stats(&self) -> helpline::store::PoolStats {

@@ -61,7 +61,9 @@ async fn metrics_count_calls_requests_and_enquiries_once() {
         7.0
     );
     assert!(
-        m.contains(r#"helpline_http_request_duration_seconds_count{route="/twilio/voice"} 2"#),
+        m.contains(
+            r#"helpline_http_request_duration_seconds_count{route="/twilio/voice",status="200"} 2"#
+        ),
         "{m}"
     );
     assert_eq!(value(&m, "helpline_enquiries_open"), 1.0);

@@ -453,7 +453,10 @@ async fn a_read_replica_serves_lists() {
     store.create_enquiry(&new_enquiry("CA-R")).await.unwrap();
     assert_eq!(store.list_enquiries().await.unwrap().len(), 1);
     let g = store
-        .gauges(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap())
+        .gauges(
+            at("2026-11-24T10:00:00Z"),
+            NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(g.enquiries_open, 1);

@@ -80,11 +80,19 @@ impl Calls {
         self.clock.now().trunc_subsecs(6)
     }
 
-    /// Tells live pages on every instance; an event that cannot be sent never fails a call.
+    /// Tells live pages on every instance, in the background: an event never delays or
+    /// fails a call.
     async fn publish(&self, event: crate::events::Event) {
-        if let Err(e) = self.events.publish(&event).await {
-            tracing::warn!(error = %e, "event not published");
-        }
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), events.publish(&event))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "event not published"),
+                Err(_) => tracing::warn!("event not published: the database was too slow"),
+            }
+        });
     }
 
     /// The context at `now`, without touching the database (used for the apology too).
@@ -121,11 +129,6 @@ impl Calls {
         call: &CallInfo,
         now: DateTime<Utc>,
     ) -> Result<(Context, Answers), CallError> {
-        // Closures and calendar changes from any instance apply at once; if the database
-        // cannot say, the hours already in force still serve the caller.
-        if let Err(e) = self.hours.sync(self.store.as_ref()).await {
-            tracing::warn!(error = %e, "could not check for opening-hours changes; using the hours in force");
-        }
         let mut ctx = self.base_context(call, now);
         let answers = self.store.answers(&call.call_sid).await?;
         if let Some(n) = &answers.callback_number {
@@ -140,6 +143,12 @@ impl Calls {
     /// Makes sure the call is on record (a step may arrive for a call whose first
     /// webhook went to an instance that lost it, or after a restore).
     async fn ensure_call(&self, call: &CallInfo, now: DateTime<Utc>) -> Result<(), CallError> {
+        // Closures and calendar changes from any instance apply at once (before the call is
+        // recorded as in or out of hours); if the database cannot say, the hours already in
+        // force still serve the caller.
+        if let Err(e) = self.hours.sync(self.store.as_ref()).await {
+            tracing::warn!(error = %e, "could not check for opening-hours changes; using the hours in force");
+        }
         self.store
             .record_call(&NewCall {
                 call_sid: call.call_sid.clone(),
@@ -249,11 +258,6 @@ impl Calls {
         self.store
             .queue_left(&call.call_sid, result, wait_seconds, now)
             .await?;
-        self.publish(crate::events::Event::QueueLeft {
-            call_sid: call.call_sid.clone(),
-            result: result.to_string(),
-        })
-        .await;
         let (ctx, answers) = self.context(call, now).await?;
         let turn = engine::queue_exit(
             &self.flow,
@@ -265,6 +269,13 @@ impl Calls {
         let fresh = self
             .record_step(call, seq, node, "queue", &turn.outcome, now)
             .await?;
+        if fresh {
+            self.publish(crate::events::Event::QueueLeft {
+                call_sid: call.call_sid.clone(),
+                result: result.to_string(),
+            })
+            .await;
+        }
         self.finish(call, turn, ctx, answers, StepDone { seq, now, fresh })
             .await
     }
@@ -356,10 +367,12 @@ impl Calls {
                 Wait::SaveEnquiry { .. } => Wait::Hangup,
                 w => w,
             };
-            self.publish(crate::events::Event::EnquiryCreated {
-                id: enquiry.id.clone(),
-            })
-            .await;
+            if fresh {
+                self.publish(crate::events::Event::EnquiryCreated {
+                    id: enquiry.id.clone(),
+                })
+                .await;
+            }
             // Counted once: a retried webhook finds its step already recorded.
             if fresh && !self.simulated {
                 self.metrics.call("callback-requested");
@@ -368,10 +381,12 @@ impl Calls {
         }
         if let Wait::Queue { .. } = &wait {
             self.store.queue_joined(&call.call_sid, now).await?;
-            self.publish(crate::events::Event::QueueJoined {
-                call_sid: call.call_sid.clone(),
-            })
-            .await;
+            if fresh {
+                self.publish(crate::events::Event::QueueJoined {
+                    call_sid: call.call_sid.clone(),
+                })
+                .await;
+            }
         }
         Ok(Reply {
             says,

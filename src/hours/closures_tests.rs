@@ -113,7 +113,7 @@ fn special_saturday_opening() {
     )]);
     let s = h.status(at(2026, 11, 28, 9, 0));
     assert!(!s.open);
-    assert_eq!(s.reason, Reason::Weekend);
+    assert_eq!(s.reason, Reason::BeforeOpening, "it opens later today");
     assert_eq!(s.next_open, Some(london(2026, 11, 28, 10, 0)));
     let s = h.status(at(2026, 11, 28, 10, 0));
     assert!(s.open);
@@ -344,4 +344,54 @@ fn divisions_by_feed_name() {
         assert_eq!(parse_division(division_key(d)), Some(d));
     }
     assert_eq!(parse_division("wales"), None);
+}
+
+#[test]
+fn before_a_day_long_closure_callers_hear_its_reason() {
+    let h = hours(vec![closed(
+        1,
+        at(2026, 11, 25, 9, 0),
+        at(2026, 11, 25, 16, 0),
+        "The line is closed today for staff training",
+    )]);
+    let s = h.status(at(2026, 11, 25, 8, 30));
+    assert_eq!(
+        s.reason.spoken(),
+        "The line is closed today for staff training."
+    );
+    assert_eq!(s.next_open, Some(london(2026, 11, 26, 9, 0)));
+    // A closure for only part of the day: the line still opens today.
+    let h = hours(vec![closed(
+        1,
+        at(2026, 11, 25, 9, 0),
+        at(2026, 11, 25, 12, 0),
+        "Morning briefing",
+    )]);
+    assert_eq!(
+        h.status(at(2026, 11, 25, 8, 30)).reason,
+        Reason::BeforeOpening
+    );
+    // After the session, the usual words.
+    let h = hours(vec![closed(
+        1,
+        at(2026, 11, 25, 9, 0),
+        at(2026, 11, 25, 16, 0),
+        "Training",
+    )]);
+    assert_eq!(
+        h.status(at(2026, 11, 25, 17, 0)).reason,
+        Reason::AfterClosing
+    );
+}
+
+#[test]
+fn before_a_special_opening_today_the_line_is_not_open_yet() {
+    let h = hours(vec![special(
+        1,
+        at(2026, 11, 28, 10, 0),
+        at(2026, 11, 28, 13, 0),
+    )]);
+    let s = h.status(at(2026, 11, 28, 9, 0));
+    assert_eq!(s.reason, Reason::BeforeOpening, "not 'closed at weekends'");
+    assert_eq!(h.status(at(2026, 11, 28, 14, 0)).reason, Reason::Weekend);
 }

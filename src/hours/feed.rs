@@ -166,6 +166,11 @@ impl Feed {
         })
     }
 
+    /// The feed's URL as it may be stored and shown: no user name, password, query or fragment.
+    pub fn shown_url(&self) -> &str {
+        &self.shown_url
+    }
+
     pub fn config(&self) -> &FeedConfig {
         &self.config
     }

@@ -442,10 +442,42 @@ impl OpeningHours {
         };
         Status {
             open: false,
-            reason,
+            reason: self.reason_for_the_day(at, date, reason),
             next_open: self.next_open(at),
             closes_at: None,
         }
+    }
+
+    /// Callers should hear why they cannot get through *today*: before a closure that takes
+    /// the rest of today's session, its reason (not "not open yet"); before a special opening
+    /// later today, "not open yet" (not "closed at weekends").
+    fn reason_for_the_day(&self, at: DateTime<Utc>, date: NaiveDate, usual: Reason) -> Reason {
+        let later_today =
+            |t: DateTime<Utc>| t > at && t.with_timezone(&LONDON).date_naive() == date;
+        if self.closures.iter().any(|c| {
+            c.kind == ClosureKind::Open && later_today(c.from) && self.closure_at(c.from).is_none()
+        }) {
+            return Reason::BeforeOpening;
+        }
+        if let Some((opens, closes)) = self.session(date) {
+            let (opens, closes) = (opens.with_timezone(&Utc), closes.with_timezone(&Utc));
+            let rest = opens.max(at);
+            if rest < closes {
+                if let Some(c) = self
+                    .closures
+                    .iter()
+                    .filter(|c| {
+                        c.kind == ClosureKind::Closed && c.from <= rest && closes <= c.until
+                    })
+                    .min_by_key(|c| (c.from, c.id))
+                {
+                    return Reason::Closure {
+                        reason: c.reason.clone(),
+                    };
+                }
+            }
+        }
+        usual
     }
 
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {

@@ -13,8 +13,10 @@ use super::{division_key, LONDON};
 use crate::clock::Clock;
 use crate::store::{Store, StoreError, StoredCalendar};
 
-/// How often each instance checks the feed.
+/// How often the feed is checked when all is well.
 pub const DAILY: Duration = Duration::from_secs(24 * 60 * 60);
+/// How soon a failed refresh is tried again (and how often instances without the lease look).
+pub const RETRY: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug)]
 pub enum Outcome {
@@ -45,7 +47,8 @@ pub async fn refresh(
     live.sync(store).await?;
     let current = live.get();
     let key = division_key(live.division());
-    let url = feed.config().url.clone();
+    // Stored, shown by /readyz and the CLI, and logged: never with credentials or a query.
+    let url = feed.shown_url().to_string();
     let stored = store.stored_calendar(key).await?;
     // Conditional headers only make sense for a copy that came from this same URL.
     let validators = stored
@@ -103,35 +106,46 @@ pub fn spawn_daily(
     instance: String,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every_day = tokio::time::interval(DAILY);
-        every_day.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every_day.tick().await;
             let now = clock.now();
             let until = now + chrono::Duration::hours(23);
-            match store.try_lease(LEASE, &instance, now, until).await {
-                Ok(true) => {}
+            let next = match store.try_lease(LEASE, &instance, now, until).await {
                 Ok(false) => {
                     tracing::debug!("bank holidays: another instance refreshes today");
-                    continue;
+                    RETRY
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "bank holidays: cannot take the refresh lease; refreshing anyway")
+                taken => {
+                    if let Err(e) = taken {
+                        tracing::warn!(error = %e, "bank holidays: cannot take the refresh lease; refreshing anyway");
+                    }
+                    match refresh(&feed, store.as_ref(), &live, now).await {
+                        Ok(outcome) => {
+                            match outcome {
+                                Outcome::NotModified => {
+                                    tracing::info!("bank holidays: feed not modified")
+                                }
+                                Outcome::Unchanged => {
+                                    tracing::info!("bank holidays: feed fetched, no change")
+                                }
+                                Outcome::Updated(d) => {
+                                    tracing::info!(changes = %d.to_string().replace('\n', "; "), "bank holidays updated")
+                                }
+                            }
+                            DAILY
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "bank holidays: keeping the calendar in force; retrying within the hour");
+                            // Give the lease back so this or another instance tries again soon.
+                            let _ = store.try_lease(LEASE, &instance, now, now).await;
+                            RETRY
+                        }
+                    }
                 }
-            }
-            match refresh(&feed, store.as_ref(), &live, now).await {
-                Ok(Outcome::NotModified) => tracing::info!("bank holidays: feed not modified"),
-                Ok(Outcome::Unchanged) => tracing::info!("bank holidays: feed fetched, no change"),
-                Ok(Outcome::Updated(d)) => {
-                    tracing::info!(changes = %d.to_string().replace('\n', "; "), "bank holidays updated")
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "bank holidays: keeping the calendar in force")
-                }
-            }
+            };
             if let Some(w) = freshness_warning(live.get().holidays(), now) {
                 tracing::warn!("{w}");
             }
+            tokio::time::sleep(next).await;
         }
     })
 }

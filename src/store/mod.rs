@@ -198,8 +198,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Queue size and open/overdue enquiries (`today` is the Europe/London date).
-    async fn gauges(&self, today: chrono::NaiveDate) -> Result<Gauges, StoreError>;
+    /// Queue size and open/overdue enquiries at `now` (`today` is the Europe/London date).
+    async fn gauges(
+        &self,
+        now: DateTime<Utc>,
+        today: chrono::NaiveDate,
+    ) -> Result<Gauges, StoreError>;
     fn pool_stats(&self) -> PoolStats;
     /// The schema has every migration this binary knows (false: run `helpline migrate`).
     async fn migrations_current(&self) -> Result<bool, StoreError>;

@@ -371,11 +371,13 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn gauges(&self, today: chrono::NaiveDate) -> Result<super::Gauges, StoreError> {
+            async fn gauges(&self, now: DateTime<Utc>, today: chrono::NaiveDate) -> Result<super::Gauges, StoreError> {
                 let queue_size: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM calls WHERE queue_joined_at IS NOT NULL AND queue_left_at IS NULL \
-                     AND ended_at IS NULL AND simulated = FALSE",
+                     AND ended_at IS NULL AND simulated = FALSE AND queue_joined_at > $1",
                 )
+                // A call whose end never reached us stops counting after Twilio's 4-hour limit.
+                .bind(now - chrono::Duration::hours(4))
                 .fetch_one(self.reader())
                 .await?;
                 let (open, overdue): (i64, i64) = sqlx::query_as(
