@@ -62,6 +62,7 @@ struct FileConfig {
     database_url: Option<String>,
     database_url_file: Option<PathBuf>,
     database_read_url: Option<String>,
+    database_read_url_file: Option<PathBuf>,
     shutdown_seconds: Option<u64>,
     public_url: Option<String>,
     voice: Option<String>,
@@ -204,34 +205,29 @@ impl Config {
                 )
             })?),
         };
-        // The URL may hold a password: it can come from a file, like the auth token.
-        let database_url = match pick("DATABASE_URL", "database_url", fc.database_url) {
-            Some((_, v)) => v,
-            None => match pick(
+        // The URLs may hold a password: each can come from a file, like the auth token. The
+        // environment wins over the config file, a value over a file of the same layer.
+        let database_url = secret_setting(
+            &env,
+            ("DATABASE_URL", fc.database_url),
+            (
                 "DATABASE_URL_FILE",
                 "database_url_file",
-                fc.database_url_file.map(|p| p.display().to_string()),
-            ) {
-                Some((place, path)) => std::fs::read_to_string(&path)
-                    .map(|t| t.trim().to_string())
-                    .ok()
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| {
-                        err(
-                            place,
-                            format!("cannot read a database URL from {path}"),
-                            "put the URL on the file's first line",
-                        )
-                    })?,
-                None => DEFAULT_DATABASE_URL.into(),
-            },
-        };
-        let database_read_url = pick(
-            "DATABASE_READ_URL",
-            "database_read_url",
-            fc.database_read_url,
-        )
-        .map(|(_, v)| v);
+                fc.database_url_file,
+            ),
+            &fname,
+        )?
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let database_read_url = secret_setting(
+            &env,
+            ("DATABASE_READ_URL", fc.database_read_url),
+            (
+                "DATABASE_READ_URL_FILE",
+                "database_read_url_file",
+                fc.database_read_url_file,
+            ),
+            &fname,
+        )?;
         if database_read_url.is_some() && !database_url.starts_with("postgres") {
             return Err(err(
                 "DATABASE_READ_URL",
@@ -418,6 +414,43 @@ impl Config {
     }
 }
 
+/// A secret that may be given directly or as a file, in the environment or the config file:
+/// environment value, environment file, config value, config file.
+fn secret_setting(
+    env: &dyn Fn(&str) -> Option<String>,
+    (var, file_value): (&str, Option<String>),
+    (file_var, file_key, file_path): (&str, &str, Option<PathBuf>),
+    fname: &str,
+) -> Result<Option<String>, ConfigError> {
+    let read = |place: String, path: String| -> Result<Option<String>, ConfigError> {
+        std::fs::read_to_string(&path)
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(Some)
+            .ok_or_else(|| {
+                err(
+                    place,
+                    format!("cannot read a value from {path}"),
+                    "put it on the file's first line",
+                )
+            })
+    };
+    if let Some(v) = env(var) {
+        return Ok(Some(v));
+    }
+    if let Some(path) = env(file_var) {
+        return read(file_var.to_string(), path);
+    }
+    if let Some(v) = file_value {
+        return Ok(Some(v));
+    }
+    match file_path {
+        Some(path) => read(format!("{fname}: {file_key}"), path.display().to_string()),
+        None => Ok(None),
+    }
+}
+
 fn is_en_gb_voice(voice: &str) -> bool {
     POLLY_EN_GB.contains(&voice)
         || voice.strip_prefix("Google.en-GB-").is_some_and(|rest| {
@@ -571,6 +604,30 @@ mod tests {
         assert!(e.to_string().contains("needs PostgreSQL"), "{e}");
         let e = Config::from_pairs(&[("HELPLINE_SHUTDOWN_SECONDS", "0")]).unwrap_err();
         assert_eq!(e.place, "HELPLINE_SHUTDOWN_SECONDS");
+    }
+
+    #[test]
+    fn a_database_url_file_in_the_environment_beats_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url_file = dir.path().join("url");
+        std::fs::write(&url_file, "postgres://from-env-file/db").unwrap();
+        let cfg = dir.path().join("helpline.toml");
+        std::fs::write(&cfg, "database_url = \"postgres://from-config/db\"\n").unwrap();
+        let path = url_file.display().to_string();
+        let c = Config::load(Some(&cfg), &|n| {
+            (n == "DATABASE_URL_FILE").then(|| path.clone())
+        })
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://from-env-file/db");
+        let c = Config::load(Some(&cfg), &|n| {
+            (n == "DATABASE_READ_URL_FILE").then(|| path.clone())
+        })
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://from-config/db");
+        assert_eq!(
+            c.database_read_url.as_deref(),
+            Some("postgres://from-env-file/db")
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@ on_both_backends!(
     migrations_are_safe_to_run_twice,
     claims_give_each_enquiry_one_owner,
     a_lease_lets_one_instance_run_a_daily_job,
+    an_older_binary_works_on_a_newer_schema,
 );
 
 fn new_call(sid: &str) -> NewCall {
@@ -467,4 +468,31 @@ async fn a_read_replica_serves_lists() {
     )
     .await;
     assert!(bad.is_err());
+}
+
+/// During a rolling upgrade a newer instance migrates first; an older one restarting must
+/// still start (migrations are additive).
+async fn an_older_binary_works_on_a_newer_schema(db: &TestDb, store: Arc<dyn Store>) {
+    let sql = "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+               VALUES (99999999999999, 'from a newer version', CURRENT_TIMESTAMP, TRUE, X'00', 0)";
+    let sql = if db.is_postgres() {
+        sql.replace("X'00'", "'\\x00'::bytea")
+    } else {
+        sql.to_string()
+    };
+    match db {
+        TestDb::Sqlite { .. } => {
+            let pool = sqlx::SqlitePool::connect(db.url()).await.unwrap();
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+        }
+        TestDb::Postgres { .. } => {
+            let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+        }
+    }
+    let again = helpline::store::connect(db.url())
+        .await
+        .expect("an older binary still starts");
+    assert!(again.migrations_current().await.unwrap());
+    store.ping().await.unwrap();
 }

@@ -17,7 +17,12 @@ use crate::enquiries::{Enquiry, NewEnquiry, Reference};
 use crate::flows::{Answer, Answers};
 use crate::hours::Closure;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// `ignore_missing`: during a rolling upgrade an older instance must keep working against a
+/// database a newer one has already migrated (migrations are additive).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations/postgres")
+};
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {

@@ -16,7 +16,12 @@ use crate::enquiries::{Enquiry, NewEnquiry, Reference};
 use crate::flows::{Answer, Answers};
 use crate::hours::Closure;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// `ignore_missing`: during a rolling upgrade an older instance must keep working against a
+/// database a newer one has already migrated (migrations are additive).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations/sqlite")
+};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
