@@ -519,3 +519,89 @@ async fn holidays_refresh_prints_what_changed() {
     assert_eq!(v["source"], url.as_str());
     assert!(v["fetched_at"].is_string());
 }
+
+#[tokio::test]
+async fn the_daily_refresh_keeps_its_lease_only_when_it_worked() {
+    use helpline::hours::refresh::{spawn_daily, LEASE};
+    let clock: Arc<dyn helpline::clock::Clock> =
+        Arc::new(helpline::clock::FixedClock::new(at(NOW)));
+    let tomorrow = at("2026-11-25T09:00:00Z");
+
+    // A feed that fails: the lease is given back, so another instance may try at once.
+    let failing = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&failing)
+        .await;
+    let (_db, store) = suite_store().await;
+    let hours = Arc::new(live(store.as_ref()).await);
+    let task = spawn_daily(
+        feed(&failing, 2000),
+        store.clone(),
+        hours.clone(),
+        clock.clone(),
+        "instance-a".into(),
+    );
+    for _ in 0..100 {
+        if !failing
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    task.abort();
+    assert!(
+        store
+            .try_lease(LEASE, "instance-b", at(NOW), tomorrow)
+            .await
+            .unwrap(),
+        "the failed refresh released the lease"
+    );
+
+    // A feed that works: the lease is kept for the day.
+    let working = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(feed_with(&[("2029-01-01", "New Year’s Day")])),
+        )
+        .mount(&working)
+        .await;
+    let (_db2, store) = suite_store().await;
+    let hours = Arc::new(live(store.as_ref()).await);
+    let task = spawn_daily(
+        feed(&working, 2000),
+        store.clone(),
+        hours.clone(),
+        clock,
+        "instance-a".into(),
+    );
+    for _ in 0..100 {
+        if store
+            .stored_calendar("england-and-wales")
+            .await
+            .unwrap()
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert_eq!(
+        new_years_day_2029(&hours).as_deref(),
+        Some("New Year’s Day")
+    );
+    assert!(
+        !store
+            .try_lease(LEASE, "instance-b", at(NOW), tomorrow)
+            .await
+            .unwrap(),
+        "another instance skips today"
+    );
+}
