@@ -351,8 +351,9 @@ impl Config {
         )
         .map(|(_, v)| v);
 
+        // Trimmed: a token pasted or mounted with a trailing newline would fail every signature.
         let token = if let Some(t) = env("TWILIO_AUTH_TOKEN") {
-            Some(t)
+            Some(t.trim().to_string())
         } else if let Some((place, path)) = pick(
             "TWILIO_AUTH_TOKEN_FILE",
             "twilio_auth_token_file",
@@ -507,6 +508,12 @@ mod tests {
         .unwrap();
         assert_eq!(c.public_url, "https://helpline.example.nhs.uk");
         assert_eq!(c.twilio_auth_token.unwrap().expose_secret(), "abc");
+        let c = Config::from_pairs(&[("TWILIO_AUTH_TOKEN", "abc\n")]).unwrap();
+        assert_eq!(
+            c.twilio_auth_token.unwrap().expose_secret(),
+            "abc",
+            "a trailing newline is not part of the token"
+        );
         let e = Config::from_pairs(&[("HELPLINE_VOICE", "Polly.Joanna")]).unwrap_err();
         assert_eq!(e.place, "HELPLINE_VOICE");
         assert!(e.to_string().contains("not a British English"), "{e}");
