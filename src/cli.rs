@@ -110,7 +110,12 @@ pub enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 pub enum HolidaysCommand {
     /// Fetch the feed now (HELPLINE_BANK_HOLIDAYS_URL) and print what changed.
-    Refresh,
+    Refresh {
+        /// Accept a feed that drops dates (after checking GOV.UK really changed them); it must
+        /// still be well-formed and list the division.
+        #[arg(long)]
+        force: bool,
+    },
     /// The bank holidays in force: dates, titles and where they came from.
     List {
         /// Only this year.
@@ -390,14 +395,25 @@ async fn holidays(
     let store = crate::store::connect(&config.database_url).await?;
     let live = app::live_hours(&config, store.as_ref()).await?;
     match command {
-        HolidaysCommand::Refresh => {
+        HolidaysCommand::Refresh { force } => {
             let Some(feed) = app::feed(&config)? else {
                 eprintln!("error: bank-holiday refresh is off (HELPLINE_BANK_HOLIDAYS_URL=off)");
                 return Ok(ExitCode::FAILURE);
             };
-            println!("fetching {}", feed.config().url);
-            match crate::hours::refresh::refresh(&feed, store.as_ref(), &live, SystemClock.now())
-                .await
+            println!("fetching {}", feed.shown_url());
+            let checks = if force {
+                crate::hours::feed::Checks::ShapeOnly
+            } else {
+                crate::hours::feed::Checks::All
+            };
+            match crate::hours::refresh::refresh_with(
+                &feed,
+                store.as_ref(),
+                &live,
+                SystemClock.now(),
+                checks,
+            )
+            .await
             {
                 Ok(Outcome::NotModified) => {
                     println!("not modified since the last fetch: the stored calendar is current")

@@ -605,3 +605,64 @@ async fn the_daily_refresh_keeps_its_lease_only_when_it_worked() {
         "another instance skips today"
     );
 }
+
+#[tokio::test]
+async fn a_forced_refresh_accepts_a_feed_that_drops_a_date() {
+    let (_db, store) = suite_store().await;
+    let hours = live(store.as_ref()).await;
+    let server = MockServer::start().await;
+    let with = Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(feed_with(&[("2029-01-01", "New Year’s Day")])),
+        )
+        .mount_as_scoped(&server)
+        .await;
+    refresh(&feed(&server, 2000), store.as_ref(), &hours, at(NOW))
+        .await
+        .unwrap();
+    drop(with);
+    // GOV.UK withdraws the 2029 date: the daily refresh refuses, a forced one takes it.
+    let _without = Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(feed_with(&[])))
+        .mount_as_scoped(&server)
+        .await;
+    assert!(
+        refresh(&feed(&server, 2000), store.as_ref(), &hours, at(NOW))
+            .await
+            .is_err()
+    );
+    assert!(new_years_day_2029(&hours).is_some());
+    let forced = helpline::hours::refresh::refresh_with(
+        &feed(&server, 2000),
+        store.as_ref(),
+        &hours,
+        at(NOW),
+        helpline::hours::feed::Checks::ShapeOnly,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(forced, Outcome::Updated(_)), "{forced:?}");
+    assert!(new_years_day_2029(&hours).is_none());
+    // Forced or not, an unreadable feed is never used.
+    let _broken = Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{oops"))
+        .mount_as_scoped(&server)
+        .await;
+    let broken = helpline::hours::refresh::refresh_with(
+        &feed(&server, 2000),
+        store.as_ref(),
+        &hours,
+        at(NOW),
+        helpline::hours::feed::Checks::ShapeOnly,
+    )
+    .await;
+    assert!(broken.is_err(), "{broken:?}");
+    assert_eq!(
+        hours
+            .get()
+            .holidays()
+            .title_on(chrono::NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()),
+        Some("Christmas Day")
+    );
+}

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::feed::{accept, diff, Diff, Feed, FeedError, Fetched, Rejected, Validators};
+use super::feed::{
+    accept_with, diff, Checks, Diff, Feed, FeedError, Fetched, Rejected, Validators,
+};
 use super::live::{freshness_warning, LiveHours};
 use super::{division_key, LONDON};
 use crate::clock::Clock;
@@ -44,6 +46,17 @@ pub async fn refresh(
     live: &LiveHours,
     now: DateTime<Utc>,
 ) -> Result<Outcome, RefreshError> {
+    refresh_with(feed, store, live, now, Checks::All).await
+}
+
+/// [`refresh`] with a choice of checks; `Checks::ShapeOnly` also fetches unconditionally.
+pub async fn refresh_with(
+    feed: &Feed,
+    store: &dyn Store,
+    live: &LiveHours,
+    now: DateTime<Utc>,
+    checks: Checks,
+) -> Result<Outcome, RefreshError> {
     live.sync(store).await?;
     let current = live.get();
     let key = division_key(live.division());
@@ -53,7 +66,7 @@ pub async fn refresh(
     // Conditional headers only make sense for a copy that came from this same URL.
     let validators = stored
         .as_ref()
-        .filter(|s| s.source == url)
+        .filter(|s| s.source == url && checks == Checks::All)
         .map(|s| Validators {
             etag: s.etag.clone(),
             last_modified: s.last_modified.clone(),
@@ -66,7 +79,14 @@ pub async fn refresh(
         }
         Fetched::New { body, validators } => {
             let today = now.with_timezone(&LONDON).date_naive();
-            let accepted = accept(current.holidays(), &body, live.division(), &url, today)?;
+            let accepted = accept_with(
+                current.holidays(),
+                &body,
+                live.division(),
+                &url,
+                today,
+                checks,
+            )?;
             let changes = diff(current.holidays(), &accepted);
             let document = String::from_utf8(accepted.to_govuk_json())
                 .map_err(|e| StoreError::Corrupt(format!("calendar JSON is not UTF-8: {e}")))?;
