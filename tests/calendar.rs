@@ -623,7 +623,7 @@ async fn a_forced_refresh_accepts_a_feed_that_drops_a_date() {
         .unwrap();
     drop(with);
     // GOV.UK withdraws the 2029 date: the daily refresh refuses, a forced one takes it.
-    let _without = Mock::given(method("GET"))
+    let without = Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_json(feed_with(&[])))
         .mount_as_scoped(&server)
         .await;
@@ -644,6 +644,7 @@ async fn a_forced_refresh_accepts_a_feed_that_drops_a_date() {
     .unwrap();
     assert!(matches!(forced, Outcome::Updated(_)), "{forced:?}");
     assert!(new_years_day_2029(&hours).is_none());
+    drop(without);
     // Forced or not, an unreadable feed is never used.
     let _broken = Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_string("{oops"))
