@@ -71,8 +71,12 @@ pub fn load_flow(config: &Config) -> Result<Flow, FlowError> {
 
 /// The opening hours in force: the configured week, the stored (else embedded) bank
 /// holidays and the closures in the database.
-pub async fn live_hours(config: &Config, store: &dyn Store) -> Result<LiveHours, AppError> {
-    Ok(LiveHours::load(config.schedule.clone(), config.division, store).await?)
+pub async fn live_hours(
+    config: &Config,
+    store: &dyn Store,
+    clock: Arc<dyn Clock>,
+) -> Result<LiveHours, AppError> {
+    Ok(LiveHours::load(config.schedule.clone(), config.division, store, clock).await?)
 }
 
 /// The GOV.UK feed client, unless refreshing is switched off.
@@ -94,7 +98,7 @@ pub async fn calls(
 ) -> Result<Calls, AppError> {
     let flow = load_flow(config)?;
     tracing::info!(source = %flow.source, nodes = flow.nodes.len(), "call flow loaded");
-    let hours = live_hours(config, store.as_ref()).await?;
+    let hours = live_hours(config, store.as_ref(), clock.clone()).await?;
     let events = if simulated {
         crate::events::Events::in_process()
     } else {

@@ -273,7 +273,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let config = config()?;
             let at = at.unwrap_or_else(|| SystemClock.now());
             let store = crate::store::connect(&config.database_url).await?;
-            let hours = app::live_hours(&config, store.as_ref()).await?.get();
+            let hours = app::live_hours(&config, store.as_ref(), Arc::new(SystemClock))
+                .await?
+                .get();
             let status = hours.status(at);
             let next = status.next_open.map(|t| t.to_rfc3339());
             if json {
@@ -393,7 +395,7 @@ async fn holidays(
     command: HolidaysCommand,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let store = crate::store::connect(&config.database_url).await?;
-    let live = app::live_hours(&config, store.as_ref()).await?;
+    let live = app::live_hours(&config, store.as_ref(), Arc::new(SystemClock)).await?;
     match command {
         HolidaysCommand::Refresh { force } => {
             let Some(feed) = app::feed(&config)? else {

@@ -46,9 +46,14 @@ fn feed(server: &MockServer, timeout_ms: u64) -> Feed {
 }
 
 async fn live(store: &dyn Store) -> LiveHours {
-    LiveHours::load(WeeklySchedule::default(), Division::EnglandAndWales, store)
-        .await
-        .unwrap()
+    LiveHours::load(
+        WeeklySchedule::default(),
+        Division::EnglandAndWales,
+        store,
+        Arc::new(helpline::clock::FixedClock::new(at(NOW))),
+    )
+    .await
+    .unwrap()
 }
 
 fn new_years_day_2029(live: &LiveHours) -> Option<String> {

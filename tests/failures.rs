@@ -79,6 +79,9 @@ impl Store for DownStore {
     async fn list_closures(&self) -> Result<Vec<Closure>, StoreError> {
         down()
     }
+    async fn closures_ending_after(&self, _: DateTime<Utc>) -> Result<Vec<Closure>, StoreError> {
+        down()
+    }
     async fn remove_closure(&self, _: i64) -> Result<bool, StoreError> {
         down()
     }

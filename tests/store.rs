@@ -245,6 +245,29 @@ async fn closures_bump_the_revision(_: &TestDb, store: Arc<dyn Store>) {
     assert_eq!(store.hours_revision().await.unwrap(), r0 + 2);
     let list = store.list_closures().await.unwrap();
     assert_eq!(list, vec![o.clone(), c.clone()], "soonest first");
+    // The engine loads only what still matters: closures ending after a cut-off.
+    assert_eq!(
+        store
+            .closures_ending_after(at("2026-12-01T00:00:00Z"))
+            .await
+            .unwrap(),
+        vec![c.clone()]
+    );
+    assert_eq!(
+        store
+            .closures_ending_after(at("2026-11-01T00:00:00Z"))
+            .await
+            .unwrap(),
+        vec![o.clone(), c.clone()]
+    );
+    assert!(
+        store
+            .closures_ending_after(at("2026-12-24T16:00:00Z"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "ended exactly then"
+    );
     assert!(store.remove_closure(c.id).await.unwrap());
     assert!(!store.remove_closure(c.id).await.unwrap());
     assert_eq!(

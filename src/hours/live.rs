@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{
     division_key, BankHolidays, CalendarError, Division, OpeningHours, WeeklySchedule, LONDON,
 };
+use crate::clock::Clock;
 use crate::store::{Store, StoreError};
 
 /// Warn when the known bank holidays end sooner than this many days ahead (about 6 months).
@@ -21,26 +22,36 @@ struct Snapshot {
     hours: Arc<OpeningHours>,
 }
 
+/// Closures that ended longer ago than this are not loaded: the engine only looks forward,
+/// and a year back covers any working-day count over past dates.
+const CLOSURE_HISTORY_DAYS: i64 = 366;
+
 #[derive(Debug)]
 pub struct LiveHours {
     schedule: WeeklySchedule,
     division: Division,
+    clock: Arc<dyn Clock>,
     state: RwLock<Snapshot>,
 }
 
 impl LiveHours {
     /// Hours from the embedded snapshot for `division`, until the first [`sync`](Self::sync).
-    pub fn embedded(schedule: WeeklySchedule, division: Division) -> Result<Self, CalendarError> {
+    pub fn embedded(
+        schedule: WeeklySchedule,
+        division: Division,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CalendarError> {
         let holidays = BankHolidays::embedded_for(division)?;
-        Ok(Self::new(schedule, holidays))
+        Ok(Self::new(schedule, holidays, clock))
     }
 
-    pub fn new(schedule: WeeklySchedule, holidays: BankHolidays) -> Self {
+    pub fn new(schedule: WeeklySchedule, holidays: BankHolidays, clock: Arc<dyn Clock>) -> Self {
         let division = holidays.division();
         let hours = OpeningHours::new(schedule.clone(), Arc::new(holidays));
         Self {
             schedule,
             division,
+            clock,
             state: RwLock::new(Snapshot {
                 revision: None,
                 hours: Arc::new(hours),
@@ -54,8 +65,9 @@ impl LiveHours {
         schedule: WeeklySchedule,
         division: Division,
         store: &dyn Store,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, LoadError> {
-        let live = Self::embedded(schedule, division)?;
+        let live = Self::embedded(schedule, division, clock)?;
         if let Err(e) = live.sync(store).await {
             tracing::warn!(error = %e, "cannot read closures or the stored calendar yet; using the embedded calendar");
         }
@@ -99,7 +111,8 @@ impl LiveHours {
             },
             None => current.shared_holidays(),
         };
-        let closures = store.list_closures().await?;
+        let since = self.clock.now() - chrono::Duration::days(CLOSURE_HISTORY_DAYS);
+        let closures = store.closures_ending_after(since).await?;
         let hours = OpeningHours::new(self.schedule.clone(), holidays).with_closures(closures);
         let mut s = self.state.write().unwrap_or_else(|p| p.into_inner());
         // Another request may have loaded a newer revision meanwhile; never go back.

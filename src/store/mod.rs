@@ -163,6 +163,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn add_closure(&self, closure: &NewClosure) -> Result<crate::hours::Closure, StoreError>;
     /// All closures and special openings, soonest first.
     async fn list_closures(&self) -> Result<Vec<crate::hours::Closure>, StoreError>;
+    /// Those still ending after `after`, soonest first (what the opening-hours engine needs).
+    async fn closures_ending_after(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<crate::hours::Closure>, StoreError>;
     /// Removes one; false when there was no such id.
     async fn remove_closure(&self, id: i64) -> Result<bool, StoreError>;
     /// Bumped by every change to closures or the stored calendar.

@@ -243,6 +243,16 @@ macro_rules! sql_store {
                 rows.into_iter().map(Closure::try_from).collect()
             }
 
+            async fn closures_ending_after(&self, after: DateTime<Utc>) -> Result<Vec<Closure>, StoreError> {
+                let rows: Vec<ClosureRow> = sqlx::query_as(
+                    "SELECT id, kind, starts_at, ends_at, reason FROM closures WHERE ends_at > $1 ORDER BY starts_at, id",
+                )
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(Closure::try_from).collect()
+            }
+
             async fn remove_closure(&self, id: i64) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let done = sqlx::query("DELETE FROM closures WHERE id = $1")
