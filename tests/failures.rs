@@ -20,7 +20,12 @@ use support::{form_body, sign, PUBLIC};
 
 /// A database that is down.
 #[derive(Debug)]
-struct DownStore;
+struct DownStore {
+    /// A database that hangs before failing (for the shutdown deadline).
+    stall: Option<std::time::Duration>,
+}
+
+const DOWN: DownStore = DownStore { stall: None };
 
 fn down<T>() -> Result<T, StoreError> {
     Err(StoreError::Database(sqlx::Error::PoolTimedOut))
@@ -29,6 +34,9 @@ fn down<T>() -> Result<T, StoreError> {
 #[async_trait]
 impl Store for DownStore {
     async fn record_call(&self, _: &NewCall) -> Result<(), StoreError> {
+        if let Some(d) = self.stall {
+            tokio::time::sleep(d).await;
+        }
         down()
     }
     async fn record_step(&self, _: &NewStep) -> Result<bool, StoreError> {
@@ -147,7 +155,7 @@ async fn database_down_still_gives_the_caller_guidance_not_an_error() {
     ])
     .unwrap();
     let clock = FixedClock::new(support::at("2026-11-24T10:00:00Z"));
-    let app = App::build_with_store(&config, Arc::new(clock), Arc::new(DownStore), false)
+    let app = App::build_with_store(&config, Arc::new(clock), Arc::new(DOWN), false)
         .await
         .unwrap();
     let addr = app.local_addr().unwrap();
@@ -284,4 +292,51 @@ async fn shutdown_stops_promptly_when_nothing_is_in_flight() {
             .is_err(),
         "no longer listening"
     );
+}
+
+#[tokio::test]
+async fn shutdown_stops_at_the_deadline_even_with_a_request_stuck() {
+    let config = Config::from_pairs(&[
+        ("HELPLINE_LISTEN", "127.0.0.1:0"),
+        ("TWILIO_AUTH_TOKEN", support::TOKEN),
+        ("HELPLINE_PUBLIC_URL", PUBLIC),
+        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
+        ("HELPLINE_SHUTDOWN_SECONDS", "1"),
+    ])
+    .unwrap();
+    let clock = Arc::new(FixedClock::new(support::at("2026-11-24T10:00:00Z")));
+    let stuck = DownStore {
+        stall: Some(std::time::Duration::from_secs(60)),
+    };
+    let app = App::build_with_store(&config, clock, Arc::new(stuck), false)
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    // A webhook that will hang on the database.
+    let url = format!("{PUBLIC}/twilio/voice");
+    let params = vec![(
+        "CallSid".to_string(),
+        "CA00000000000000000000000000000009".to_string(),
+    )];
+    let request = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("http://{addr}/twilio/voice"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", sign(&url, &params))
+            .body(form_body(&params))
+            .send(),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tx.send(()).unwrap();
+    // Bounded wait: the deadline is 1 s; the stuck request would take 60 s.
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "the server stopped at its deadline: {stopped:?}"
+    );
+    request.abort();
 }
