@@ -352,32 +352,17 @@ impl Config {
         .map(|(_, v)| v);
 
         // Trimmed: a token pasted or mounted with a trailing newline would fail every signature.
-        let token = if let Some(t) = env("TWILIO_AUTH_TOKEN") {
-            Some(t.trim().to_string())
-        } else if let Some((place, path)) = pick(
-            "TWILIO_AUTH_TOKEN_FILE",
-            "twilio_auth_token_file",
-            fc.twilio_auth_token_file.map(|p| p.display().to_string()),
-        ) {
-            let t = std::fs::read_to_string(&path).map_err(|e| {
-                err(
-                    place.clone(),
-                    format!("cannot read the auth token file {path}: {e}"),
-                    "check the path and its permissions",
-                )
-            })?;
-            let t = t.trim().to_string();
-            if t.is_empty() {
-                return Err(err(
-                    place,
-                    format!("the auth token file {path} is empty"),
-                    "put the Twilio auth token in it",
-                ));
-            }
-            Some(t)
-        } else {
-            fc.twilio_auth_token
-        };
+        let token = secret_setting(
+            &env,
+            ("TWILIO_AUTH_TOKEN", fc.twilio_auth_token),
+            (
+                "TWILIO_AUTH_TOKEN_FILE",
+                "twilio_auth_token_file",
+                fc.twilio_auth_token_file,
+            ),
+            &fname,
+        )?
+        .map(|t| t.trim().to_string());
 
         Ok(Config {
             listen,
@@ -424,18 +409,22 @@ fn secret_setting(
     fname: &str,
 ) -> Result<Option<String>, ConfigError> {
     let read = |place: String, path: String| -> Result<Option<String>, ConfigError> {
-        std::fs::read_to_string(&path)
-            .ok()
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .map(Some)
-            .ok_or_else(|| {
-                err(
-                    place,
-                    format!("cannot read a value from {path}"),
-                    "put it on the file's first line",
-                )
-            })
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            err(
+                place.clone(),
+                format!("cannot read {path}: {e}"),
+                "check the path and its permissions",
+            )
+        })?;
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(err(
+                place,
+                format!("{path} is empty"),
+                "put the value on the file's first line",
+            ));
+        }
+        Ok(Some(value.to_string()))
     };
     if let Some(v) = env(var) {
         return Ok(Some(v));
@@ -634,6 +623,28 @@ mod tests {
         assert_eq!(
             c.database_read_url.as_deref(),
             Some("postgres://from-env-file/db")
+        );
+    }
+
+    #[test]
+    fn secret_files_that_cannot_be_used_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("token");
+        std::fs::write(&empty, "\n").unwrap();
+        let path = empty.display().to_string();
+        let e = Config::load(None, &|n| {
+            (n == "TWILIO_AUTH_TOKEN_FILE").then(|| path.clone())
+        })
+        .unwrap_err();
+        assert_eq!(e.place, "TWILIO_AUTH_TOKEN_FILE");
+        assert!(e.message.contains("is empty"), "{e}");
+        let e = Config::load(None, &|n| {
+            (n == "TWILIO_AUTH_TOKEN_FILE").then(|| "/no/such/file".into())
+        })
+        .unwrap_err();
+        assert!(
+            e.message.contains("cannot read /no/such/file") && e.fix.contains("permissions"),
+            "{e}"
         );
     }
 

@@ -330,11 +330,4 @@ impl Flow {
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.get(id)
     }
-
-    /// The queue node (if any): its Twilio queue name and id.
-    pub fn queue_nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes
-            .values()
-            .filter(|n| matches!(n.kind, NodeKind::Queue { .. }))
-    }
 }
