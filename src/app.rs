@@ -38,6 +38,8 @@ pub enum AppError {
         setting: &'static str,
         source: std::io::Error,
     },
+    #[error("Twilio REST client: {0}")]
+    Twilio(crate::twilio::rest::RestError),
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
     #[error(
@@ -89,6 +91,24 @@ pub fn feed(config: &Config) -> Result<Option<Feed>, AppError> {
         .map_err(AppError::from)
 }
 
+/// Twilio's REST API for this configuration (a stand-in that refuses every request when
+/// the account SID or auth token is missing).
+pub fn twilio_api(config: &Config) -> Result<Arc<dyn crate::twilio::rest::TwilioApi>, AppError> {
+    use crate::twilio::rest::{NotConfigured, TwilioRest};
+    match (&config.twilio_account_sid, &config.twilio_auth_token) {
+        (Some(sid), Some(token)) => Ok(Arc::new(
+            TwilioRest::new(
+                &config.dashboard.twilio_api_base_url,
+                sid,
+                token.clone(),
+                std::time::Duration::from_secs(10),
+            )
+            .map_err(AppError::Twilio)?,
+        )),
+        _ => Ok(Arc::new(NotConfigured)),
+    }
+}
+
 /// The call service over an already-open store.
 pub async fn calls(
     config: &Config,
@@ -104,7 +124,16 @@ pub async fn calls(
     } else {
         crate::events::Events::for_database(&config.database_url).await?
     };
+    let hours_words = hours.get().describe_schedule();
+    let texts = crate::enquiries::texts::Texts::new(
+        twilio_api(config)?,
+        store.clone(),
+        clock.clone(),
+        &config.dashboard,
+        hours_words,
+    );
     Ok(Calls {
+        texts: Arc::new(texts),
         flow: Arc::new(flow),
         hours: Arc::new(hours),
         store,
@@ -112,6 +141,7 @@ pub async fn calls(
         events: Arc::new(events),
         metrics: Arc::new(crate::ops::Metrics::default()),
         simulated,
+        missed_after_seconds: config.dashboard.missed_after_seconds,
     })
 }
 
@@ -196,6 +226,32 @@ impl App {
             }
             None => None,
         };
+        let dashboard = crate::dashboard::Dashboard {
+            store: store.clone(),
+            clock: clock.clone(),
+            settings: config.dashboard.clone(),
+            policy: crate::staff::SessionPolicy {
+                idle: chrono::Duration::minutes(
+                    i64::try_from(config.dashboard.session_idle_minutes).unwrap_or(30),
+                ),
+                absolute: chrono::Duration::hours(
+                    i64::try_from(config.dashboard.session_max_hours).unwrap_or(10),
+                ),
+            },
+            throttle: crate::staff::Throttle::default(),
+            https: config.public_url.starts_with("https://"),
+            public_url: config.public_url.clone(),
+            twilio: twilio_api(config)?,
+            events: calls.events.clone(),
+            hours: calls.hours.clone(),
+            queue_name: calls.flow.queue_name(),
+            texts: calls.texts.clone(),
+            webhook_auth: WebhookAuth::new(config.twilio_auth_token.clone(), &config.public_url),
+            voice: Voice {
+                voice: config.voice.clone(),
+                language: config.language.clone(),
+            },
+        };
         let state = WebhookState {
             calls,
             auth: WebhookAuth::new(config.twilio_auth_token.clone(), &config.public_url),
@@ -232,7 +288,7 @@ impl App {
         };
         Ok(Self {
             listener,
-            router: crate::http::router(state, ops, metrics.is_none()),
+            router: crate::http::router(state, ops, dashboard, metrics.is_none()),
             metrics,
             background: Background(background),
             shutdown_grace: std::time::Duration::from_secs(config.shutdown_seconds),
@@ -269,7 +325,11 @@ impl App {
             let _ = stopping_tx.send(());
         };
         let server = std::future::IntoFuture::into_future(
-            axum::serve(listener, router).with_graceful_shutdown(signal),
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(signal),
         );
         // Requests in flight get `shutdown_grace` to finish; then the process stops regardless.
         let deadline = async move {

@@ -84,6 +84,16 @@ pub enum Command {
         #[command(subcommand)]
         command: EnquiriesCommand,
     },
+    /// Staff accounts for the dashboard (there are no default accounts).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// The audit log of staff actions.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The bank-holiday calendar (GOV.UK feed, stored copy, embedded snapshot).
     Holidays {
         #[command(subcommand)]
@@ -179,6 +189,162 @@ pub enum EnquiriesCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Adds an account and prints its one-time set-up link (valid 24 hours): the person
+    /// sets a password, then enrols a second factor at first sign-in.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// handler, manager or admin.
+        #[arg(long)]
+        role: String,
+        /// The phone a handler takes calls on (rung for call-backs).
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// Every account.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disables an account (by e-mail or id) and ends its sessions.
+    Disable { who: String },
+    /// Enables a disabled account.
+    Enable { who: String },
+    /// Starts a password reset: prints a new set-up link (the second factor is kept).
+    Reset { who: String },
+    /// Changes an account's role and ends its sessions.
+    Role { who: String, role: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Writes the audit log as CSV to standard output, oldest first.
+    Export {
+        /// From this date (YYYY-MM-DD, UTC) or instant (RFC 3339).
+        #[arg(long, value_name = "DATE")]
+        since: String,
+        /// Up to (not including) this date or instant.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+    },
+}
+
+/// A date (midnight UTC) or an RFC 3339 instant.
+fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .ok_or_else(|| format!("`{s}` is not a date"));
+    }
+    parse_instant(s).map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD) or an RFC 3339 instant"))
+}
+
+async fn users(
+    config: &Config,
+    command: UsersCommand,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use crate::staff::accounts::{self, Change};
+    let store = crate::store::connect(&config.database_url).await?;
+    let now = Utc::now();
+    let system = |action, target: &str, detail: Option<&str>| crate::staff::audit::NewEntry {
+        at: now,
+        actor_id: None,
+        actor: "system (command line)".into(),
+        action,
+        target: Some(target.to_string()),
+        address: None,
+        detail: detail.map(str::to_string),
+    };
+    match command {
+        UsersCommand::Add { email, role, phone } => {
+            let role: crate::staff::Role = role.parse()?;
+            let (user, token) =
+                accounts::add(store.as_ref(), &email, role, phone.as_deref(), now).await?;
+            store
+                .append_audit(&system(
+                    crate::staff::audit::Action::AccountCreated,
+                    &user.id,
+                    Some(role.as_str()),
+                ))
+                .await?;
+            println!("added {} ({})", user.email, user.role);
+            println!(
+                "one-time set-up link (valid {} hours):",
+                crate::staff::SetupToken::LIFETIME_HOURS
+            );
+            println!("{}", token.link(&config.public_url));
+        }
+        UsersCommand::List { json } => {
+            let users = store.list_users().await?;
+            if json {
+                let list: Vec<_> = users
+                    .iter()
+                    .map(|u| {
+                        serde_json::json!({"id": u.id, "email": u.email, "role": u.role, "disabled": u.disabled,
+                            "set_up": u.password_hash.is_some(), "second_factor": u.totp_secret.is_some()})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if users.is_empty() {
+                println!("no accounts: add one with `helpline users add --email … --role admin`");
+            } else {
+                for u in users {
+                    let state = if u.disabled {
+                        "disabled"
+                    } else if u.password_hash.is_none() {
+                        "waiting for set-up"
+                    } else {
+                        "active"
+                    };
+                    println!("{:<40} {:<8} {:<20} {}", u.email, u.role, state, u.id);
+                }
+            }
+        }
+        other => {
+            let (who, change, action) = match other {
+                UsersCommand::Disable { who } => (
+                    who,
+                    Change::Disable,
+                    crate::staff::audit::Action::AccountDisabled,
+                ),
+                UsersCommand::Enable { who } => (
+                    who,
+                    Change::Enable,
+                    crate::staff::audit::Action::AccountEnabled,
+                ),
+                UsersCommand::Reset { who } => (
+                    who,
+                    Change::ResetPassword,
+                    crate::staff::audit::Action::PasswordReset,
+                ),
+                UsersCommand::Role { who, role } => (
+                    who,
+                    Change::Role(role.parse()?),
+                    crate::staff::audit::Action::RoleChanged,
+                ),
+                UsersCommand::Add { .. } | UsersCommand::List { .. } => {
+                    return Ok(ExitCode::FAILURE)
+                }
+            };
+            let mut user = accounts::find(store.as_ref(), &who).await?;
+            let token = accounts::change(store.as_ref(), &mut user, &change, now).await?;
+            store.append_audit(&system(action, &user.id, None)).await?;
+            println!("{}: {}", user.email, action.as_str());
+            if let Some(t) = token {
+                println!(
+                    "one-time set-up link (valid {} hours):",
+                    crate::staff::SetupToken::LIFETIME_HOURS
+                );
+                println!("{}", t.link(&config.public_url));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
@@ -355,6 +521,34 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         Command::Holidays { command } => holidays(config()?, command).await,
         Command::Closures { command } => closures(config()?, command).await,
+        Command::Users { command } => users(&config()?, command).await,
+        Command::Audit {
+            command: AuditCommand::Export { since, until },
+        } => {
+            let config = config()?;
+            let store = crate::store::connect(&config.database_url).await?;
+            let query = crate::staff::audit::Query {
+                since: Some(parse_since(&since)?),
+                until: until.as_deref().map(parse_since).transpose()?,
+                limit: i64::MAX,
+                ..Default::default()
+            };
+            let mut entries = store.audit_entries(&query).await?;
+            entries.reverse();
+            crate::staff::audit::write_csv(&entries, std::io::stdout().lock())?;
+            store
+                .append_audit(&crate::staff::audit::NewEntry {
+                    at: Utc::now(),
+                    actor_id: None,
+                    actor: "system (command line)".into(),
+                    action: crate::staff::audit::Action::AuditExported,
+                    target: None,
+                    address: None,
+                    detail: None,
+                })
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Enquiries {
             command: EnquiriesCommand::List { json },
         } => {

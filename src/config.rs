@@ -28,6 +28,9 @@ pub const DEFAULT_VOICE: &str = "Polly.Amy-Neural";
 pub const LANGUAGE: &str = "en-GB";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://helpline.db";
+/// The enquiry line's public number, 0151 706 3602.
+pub const DEFAULT_LINE_NUMBER: &str = "+441517063602";
+pub const DEFAULT_TWILIO_API: &str = "https://api.twilio.com";
 /// Twilio's own public hold music.
 pub const DEFAULT_HOLD_MUSIC: &str =
     "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3";
@@ -75,6 +78,60 @@ struct FileConfig {
     twilio_account_sid: Option<String>,
     twilio_auth_token: Option<String>,
     twilio_auth_token_file: Option<PathBuf>,
+    twilio_api_base_url: Option<String>,
+    session_idle_minutes: Option<u64>,
+    session_max_hours: Option<u64>,
+    claim_minutes: Option<u64>,
+    missed_after_seconds: Option<u64>,
+    callback_attempts: Option<u64>,
+    line_number: Option<String>,
+    sms_from: Option<String>,
+    sms_confirmation: Option<bool>,
+    sms_unreachable: Option<bool>,
+}
+
+/// The staff dashboard's settings (docs/configuration.md, "Dashboard").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardSettings {
+    /// A session unused this long ends (default 30 minutes).
+    pub session_idle_minutes: u64,
+    /// A session ends this long after sign-in, however busy (default 10 hours).
+    pub session_max_hours: u64,
+    /// A claim on an enquiry not acted on for this long lapses (default 20 minutes).
+    pub claim_minutes: u64,
+    /// A caller who hangs up in the queue after waiting at least this long is listed for a
+    /// call back as "missed in queue" (default 30 seconds).
+    pub missed_after_seconds: u64,
+    /// Call-back attempts before an unanswered enquiry is closed as unreachable (default 3,
+    /// each on a different working day).
+    pub callback_attempts: u32,
+    /// The helpline's own number (E.164), shown as caller ID on call-backs.
+    pub line_number: String,
+    /// The number SMS are sent from; `None` sends no SMS.
+    pub sms_from: Option<String>,
+    /// Text callers (UK mobiles only) their reference after a call-back request.
+    pub sms_confirmation: bool,
+    /// Text callers (UK mobiles only) the line's hours when they could not be reached.
+    pub sms_unreachable: bool,
+    /// Twilio's REST API (changed only by tests, to a local mock server).
+    pub twilio_api_base_url: String,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 30,
+            session_max_hours: 10,
+            claim_minutes: 20,
+            missed_after_seconds: 30,
+            callback_attempts: 3,
+            line_number: DEFAULT_LINE_NUMBER.into(),
+            sms_from: None,
+            sms_confirmation: false,
+            sms_unreachable: false,
+            twilio_api_base_url: DEFAULT_TWILIO_API.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +172,7 @@ pub struct Config {
     pub twilio_account_sid: Option<String>,
     /// `None` only in development mode (`serve --insecure-dev`): signatures are then not checked.
     pub twilio_auth_token: Option<SecretString>,
+    pub dashboard: DashboardSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -364,7 +422,138 @@ impl Config {
         )?
         .map(|t| t.trim().to_string());
 
+        let number = |var: &str,
+                      key: &str,
+                      value: Option<u64>,
+                      range: std::ops::RangeInclusive<u64>,
+                      default: u64,
+                      unit: &str| {
+            match pick(var, key, value.map(|n| n.to_string())) {
+                None => Ok(default),
+                Some((place, n)) => n
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            place,
+                            format!(
+                                "`{n}` is not a number of {unit} from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                            format!("e.g. {default}"),
+                        )
+                    }),
+            }
+        };
+        let flag = |var: &str, key: &str, value: Option<bool>| match pick(
+            var,
+            key,
+            value.map(|b| b.to_string()),
+        ) {
+            None => Ok(false),
+            Some((_, v)) if matches!(v.as_str(), "true" | "on" | "1" | "yes") => Ok(true),
+            Some((_, v)) if matches!(v.as_str(), "false" | "off" | "0" | "no") => Ok(false),
+            Some((place, v)) => Err(err(
+                place,
+                format!("`{v}` is not on or off"),
+                "use true or false",
+            )),
+        };
+        let e164 =
+            |var: &str, key: &str, value: Option<String>| -> Result<Option<String>, ConfigError> {
+                match pick(var, key, value) {
+                    None => Ok(None),
+                    Some((place, v)) => crate::phone::UkNumber::parse(&v)
+                        .map(|n| Some(n.e164().to_string()))
+                        .ok_or_else(|| {
+                            err(
+                                place,
+                                format!("`{v}` is not a UK phone number"),
+                                "write it as +441517063602 or 0151 706 3602",
+                            )
+                        }),
+                }
+            };
+        let dashboard = DashboardSettings {
+            session_idle_minutes: number(
+                "HELPLINE_SESSION_IDLE_MINUTES",
+                "session_idle_minutes",
+                fc.session_idle_minutes,
+                1..=480,
+                30,
+                "minutes",
+            )?,
+            session_max_hours: number(
+                "HELPLINE_SESSION_MAX_HOURS",
+                "session_max_hours",
+                fc.session_max_hours,
+                1..=24,
+                10,
+                "hours",
+            )?,
+            claim_minutes: number(
+                "HELPLINE_CLAIM_MINUTES",
+                "claim_minutes",
+                fc.claim_minutes,
+                1..=480,
+                20,
+                "minutes",
+            )?,
+            missed_after_seconds: number(
+                "HELPLINE_MISSED_AFTER_SECONDS",
+                "missed_after_seconds",
+                fc.missed_after_seconds,
+                0..=3600,
+                30,
+                "seconds",
+            )?,
+            callback_attempts: u32::try_from(number(
+                "HELPLINE_CALLBACK_ATTEMPTS",
+                "callback_attempts",
+                fc.callback_attempts,
+                1..=10,
+                3,
+                "attempts",
+            )?)
+            .unwrap_or(3),
+            line_number: e164("HELPLINE_LINE_NUMBER", "line_number", fc.line_number)?
+                .unwrap_or_else(|| DEFAULT_LINE_NUMBER.into()),
+            sms_from: e164("HELPLINE_SMS_FROM", "sms_from", fc.sms_from)?,
+            sms_confirmation: flag(
+                "HELPLINE_SMS_CONFIRMATION",
+                "sms_confirmation",
+                fc.sms_confirmation,
+            )?,
+            sms_unreachable: flag(
+                "HELPLINE_SMS_UNREACHABLE",
+                "sms_unreachable",
+                fc.sms_unreachable,
+            )?,
+            twilio_api_base_url: match pick(
+                "TWILIO_API_BASE_URL",
+                "twilio_api_base_url",
+                fc.twilio_api_base_url,
+            ) {
+                None => DEFAULT_TWILIO_API.into(),
+                Some((place, url)) => {
+                    normalise_public_url(&url).map_err(|(m, f)| err(place, m, f))?
+                }
+            },
+        };
+        if (dashboard.sms_confirmation || dashboard.sms_unreachable) && dashboard.sms_from.is_none()
+        {
+            return Err(err(
+                if dashboard.sms_confirmation { "HELPLINE_SMS_CONFIRMATION" } else { "HELPLINE_SMS_UNREACHABLE" },
+                "text messages are switched on but there is no number to send them from",
+                "set HELPLINE_SMS_FROM to the Twilio number that sends SMS, or switch the option off",
+            ));
+        }
+
         Ok(Config {
+            dashboard,
             listen,
             metrics_listen,
             database_read_url,

@@ -14,12 +14,18 @@ use crate::twilio::extract::MAX_WEBHOOK_BODY;
 
 /// The whole HTTP surface.
 /// The whole HTTP surface; `/metrics` only when it has no listener of its own.
-pub fn router(webhooks: WebhookState, ops: crate::ops::OpsState, with_metrics: bool) -> Router {
+pub fn router(
+    webhooks: WebhookState,
+    ops: crate::ops::OpsState,
+    dashboard: crate::dashboard::Dashboard,
+    with_metrics: bool,
+) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     let metrics = ops.metrics.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .merge(webhooks::router(webhooks))
+        .merge(crate::dashboard::router(dashboard))
         .merge(crate::ops::router(ops, with_metrics))
         // After routing, so requests are counted by route pattern, never by their values.
         .route_layer(axum::middleware::from_fn_with_state(metrics, crate::ops::track))

@@ -83,6 +83,12 @@ impl UkNumber {
         groups.join(", ")
     }
 
+    /// A UK mobile (07… other than 070 personal and 076 pager numbers): the only numbers
+    /// the line ever sends a text message to.
+    pub fn is_mobile(&self) -> bool {
+        self.0.starts_with("+447") && !self.0.starts_with("+4470") && !self.0.starts_with("+4476")
+    }
+
     /// Masked for display and logs of last resort: `07700 9•••23`-style, keeping 2 digits.
     pub fn masked(&self) -> String {
         let national = self.national();

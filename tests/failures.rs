@@ -9,9 +9,12 @@ use chrono::{DateTime, Utc};
 use helpline::app::App;
 use helpline::clock::FixedClock;
 use helpline::config::Config;
+use helpline::enquiries::{AfterAttempt, Attempt, Filter, Note, Outcome};
 use helpline::enquiries::{Enquiry, NewEnquiry};
 use helpline::flows::{Answer, Answers};
 use helpline::hours::Closure;
+use helpline::staff::audit;
+use helpline::staff::{Session, User};
 use helpline::store::{
     CallEnd, CallRecord, NewCall, NewClosure, NewStep, StepRecord, Store, StoreError,
     StoredCalendar,
@@ -29,6 +32,152 @@ const DOWN: DownStore = DownStore { stall: None };
 
 fn down<T>() -> Result<T, StoreError> {
     Err(StoreError::Database(sqlx::Error::PoolTimedOut))
+}
+
+#[async_trait]
+impl helpline::store::DashboardStore for DownStore {
+    async fn create_user(&self, _: &User) -> Result<(), StoreError> {
+        down()
+    }
+    async fn user(&self, _: &str) -> Result<Option<User>, StoreError> {
+        down()
+    }
+    async fn user_by_email(&self, _: &str) -> Result<Option<User>, StoreError> {
+        down()
+    }
+    async fn user_by_setup_token(&self, _: &str) -> Result<Option<User>, StoreError> {
+        down()
+    }
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        down()
+    }
+    async fn update_user(&self, _: &User) -> Result<(), StoreError> {
+        down()
+    }
+    async fn totp_last_step(&self, _: &str) -> Result<Option<i64>, StoreError> {
+        down()
+    }
+    async fn use_totp_step(&self, _: &str, _: i64) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn replace_recovery_codes(&self, _: &str, _: &[String]) -> Result<(), StoreError> {
+        down()
+    }
+    async fn use_recovery_code(
+        &self,
+        _: &str,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn create_session(&self, _: &Session) -> Result<(), StoreError> {
+        down()
+    }
+    async fn session(&self, _: &str) -> Result<Option<Session>, StoreError> {
+        down()
+    }
+    async fn touch_session(&self, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
+        down()
+    }
+    async fn delete_session(&self, _: &str) -> Result<(), StoreError> {
+        down()
+    }
+    async fn delete_user_sessions(&self, _: &str) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn delete_dead_sessions(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn record_login_failure(
+        &self,
+        _: &str,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        down()
+    }
+    async fn login_failures(
+        &self,
+        _: &str,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        down()
+    }
+    async fn clear_login_failures(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        down()
+    }
+    async fn append_audit(&self, _: &audit::NewEntry) -> Result<(), StoreError> {
+        down()
+    }
+    async fn audit_entries(&self, _: &audit::Query) -> Result<Vec<audit::Entry>, StoreError> {
+        down()
+    }
+    async fn enquiry(&self, _: &str) -> Result<Option<Enquiry>, StoreError> {
+        down()
+    }
+    async fn open_enquiries(&self, _: &Filter) -> Result<Vec<Enquiry>, StoreError> {
+        down()
+    }
+    async fn release_claim(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn record_attempt(
+        &self,
+        _: &str,
+        _: &str,
+        _: u32,
+        _: Outcome,
+        _: &AfterAttempt,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn attempts(&self, _: &str) -> Result<Vec<Attempt>, StoreError> {
+        down()
+    }
+    async fn add_note(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        down()
+    }
+    async fn notes(&self, _: &str) -> Result<Vec<Note>, StoreError> {
+        down()
+    }
+    async fn record_text(
+        &self,
+        _: &str,
+        _: &str,
+        _: DateTime<Utc>,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn texts(&self, _: &str) -> Result<Vec<(String, String)>, StoreError> {
+        down()
+    }
+    async fn waiting_callers(
+        &self,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<helpline::store::WaitingCaller>, StoreError> {
+        down()
+    }
+    async fn open_enquiry_for_number(&self, _: &str) -> Result<Option<Enquiry>, StoreError> {
+        down()
+    }
+    async fn count_missed_call(&self, _: &str) -> Result<(), StoreError> {
+        down()
+    }
 }
 
 #[async_trait]
@@ -105,13 +254,21 @@ impl Store for DownStore {
     async fn calendar_checked(&self, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
         down()
     }
-    async fn claim_enquiry(&self, _: &str, _: &str, _: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn claim_enquiry(
+        &self,
+        _: &str,
+        _: &str,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         down()
     }
     async fn claim_next_enquiry(
         &self,
         _: &str,
         _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: chrono::NaiveDate,
     ) -> Result<Option<Enquiry>, StoreError> {
         down()
     }

@@ -80,10 +80,12 @@ async fn metrics_count_calls_requests_and_enquiries_once() {
     );
     assert_eq!(value(&m, "helpline_queue_size"), 0.0);
 
-    // Two working days later the request is overdue.
+    // The caller who gave up after 40 s in the queue is listed for a call back too.
+    assert_eq!(value(&m, "helpline_enquiries_open"), 2.0);
+    // Two working days later both are overdue.
     app.clock.set(support::at("2026-11-27T10:00:00Z"));
     let m = scrape(&app, app.addr).await;
-    assert_eq!(value(&m, "helpline_enquiries_overdue"), 1.0);
+    assert_eq!(value(&m, "helpline_enquiries_overdue"), 2.0);
 }
 
 #[tokio::test]

@@ -69,6 +69,8 @@ fn new_enquiry(sid: &str) -> NewEnquiry {
         }),
         created_at: at("2026-11-24T10:05:00Z"),
         callback_due: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        source: helpline::enquiries::Source::CallbackRequest,
+        waiting_since: at("2026-11-24T10:05:00Z"),
     }
 }
 
@@ -378,11 +380,21 @@ async fn claims_give_each_enquiry_one_owner(db: &TestDb, store: Arc<dyn Store>) 
     }
     let first = won.keys().next().unwrap();
     assert!(!store
-        .claim_enquiry(first, "late", at("2026-11-24T11:01:00Z"))
+        .claim_enquiry(
+            first,
+            "late",
+            at("2026-11-24T11:01:00Z"),
+            at("2026-11-24T11:01:00Z") - chrono::Duration::minutes(20)
+        )
         .await
         .unwrap());
     assert!(store
-        .claim_next_enquiry("late", at("2026-11-24T11:01:00Z"))
+        .claim_next_enquiry(
+            "late",
+            at("2026-11-24T11:01:00Z"),
+            at("2026-11-24T10:41:00Z"),
+            NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+        )
         .await
         .unwrap()
         .is_none());
@@ -391,11 +403,21 @@ async fn claims_give_each_enquiry_one_owner(db: &TestDb, store: Arc<dyn Store>) 
         .await
         .unwrap();
     assert!(store
-        .claim_enquiry(&fresh.id, "me", at("2026-11-24T11:02:00Z"))
+        .claim_enquiry(
+            &fresh.id,
+            "me",
+            at("2026-11-24T11:02:00Z"),
+            at("2026-11-24T11:02:00Z") - chrono::Duration::minutes(20)
+        )
         .await
         .unwrap());
     assert!(!other
-        .claim_enquiry(&fresh.id, "you", at("2026-11-24T11:02:00Z"))
+        .claim_enquiry(
+            &fresh.id,
+            "you",
+            at("2026-11-24T11:02:00Z"),
+            at("2026-11-24T11:02:00Z") - chrono::Duration::minutes(20)
+        )
         .await
         .unwrap());
     assert_eq!(

@@ -71,6 +71,10 @@ pub struct Calls {
     pub metrics: Arc<crate::ops::Metrics>,
     /// Calls from `helpline simulate`, never counted in statistics.
     pub simulated: bool,
+    /// A caller who hangs up in the queue after this long is listed for a call back.
+    pub missed_after_seconds: u64,
+    /// Text messages to callers (the reference, when switched on).
+    pub texts: Arc<crate::enquiries::texts::Texts>,
 }
 
 impl Calls {
@@ -275,9 +279,70 @@ impl Calls {
                 result: result.to_string(),
             })
             .await;
+            if result == "hangup" {
+                self.missed_in_queue(call, &answers, wait_seconds, now)
+                    .await?;
+            }
         }
         self.finish(call, turn, ctx, answers, StepDone { seq, now, fresh })
             .await
+    }
+
+    /// A caller who hung up in the queue after waiting a while, from a number we can ring,
+    /// is listed for a call back as "missed in queue": one entry per number, folded into
+    /// an open enquiry from the same number when there is one.
+    async fn missed_in_queue(
+        &self,
+        call: &CallInfo,
+        answers: &Answers,
+        wait_seconds: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), CallError> {
+        let waited = wait_seconds.unwrap_or(0);
+        if self.simulated || u64::try_from(waited).unwrap_or(0) < self.missed_after_seconds {
+            return Ok(());
+        }
+        let Some(number) = call.from.as_deref().and_then(crate::phone::UkNumber::parse) else {
+            return Ok(());
+        };
+        if let Some(open) = self.store.open_enquiry_for_number(number.e164()).await? {
+            self.store.count_missed_call(&open.id).await?;
+            return Ok(());
+        }
+        let joined = self
+            .store
+            .call(&call.call_sid)
+            .await?
+            .and_then(|c| c.queue_joined_at)
+            .unwrap_or(now - chrono::Duration::seconds(waited));
+        let enquiry = self
+            .store
+            .create_enquiry(&NewEnquiry {
+                call_sid: call.call_sid.clone(),
+                callback_number: number,
+                trust: answers.trust.unwrap_or(crate::enquiries::Trust::NotSure),
+                category: answers
+                    .category
+                    .unwrap_or(crate::enquiries::Category::Other),
+                recording: None,
+                created_at: now,
+                callback_due: self.callback_due(now),
+                source: crate::enquiries::Source::MissedInQueue,
+                waiting_since: joined,
+            })
+            .await?;
+        tracing::info!(call_sid = %call.call_sid, enquiry = %enquiry.id, "caller missed in the queue listed for a call back");
+        self.publish(crate::events::Event::EnquiryCreated { id: enquiry.id })
+            .await;
+        Ok(())
+    }
+
+    /// The date promised for a call back asked for at `now`.
+    fn callback_due(&self, now: DateTime<Utc>) -> chrono::NaiveDate {
+        let today = now.with_timezone(&LONDON).date_naive();
+        self.hours
+            .get()
+            .working_days_after(today, self.flow.settings.callback_working_days)
     }
 
     /// What a caller waiting in the queue hears now (`position` as Twilio gave it, if it did).
@@ -376,6 +441,10 @@ impl Calls {
             // Counted once: a retried webhook finds its step already recorded.
             if fresh && !self.simulated {
                 self.metrics.call("callback-requested");
+                self.texts.send_later(
+                    crate::enquiries::texts::TextKind::Reference,
+                    enquiry.clone(),
+                );
             }
             stored = Some(enquiry);
         }
@@ -408,11 +477,14 @@ impl Calls {
         else {
             return Err(CallError::IncompleteEnquiry);
         };
-        let today = now.with_timezone(&LONDON).date_naive();
-        let due = self
-            .hours
-            .get()
-            .working_days_after(today, self.flow.settings.callback_working_days);
+        let due = self.callback_due(now);
+        // A caller who left the queue to ask keeps the time they joined it.
+        let waiting_since = self
+            .store
+            .call(&call.call_sid)
+            .await?
+            .and_then(|c| c.queue_joined_at)
+            .map_or(now, |joined| joined.min(now));
         let enquiry = self
             .store
             .create_enquiry(&NewEnquiry {
@@ -423,6 +495,8 @@ impl Calls {
                 recording: answers.message.clone(),
                 created_at: now,
                 callback_due: due,
+                source: crate::enquiries::Source::CallbackRequest,
+                waiting_since,
             })
             .await?;
         tracing::info!(call_sid = %call.call_sid, reference = %enquiry.reference, "enquiry stored");

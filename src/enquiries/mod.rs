@@ -7,6 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+pub mod texts;
+
 /// Which hospital trust the caller's concern is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -32,7 +34,147 @@ pub enum Category {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
+    /// Waiting for a first call back.
     New,
+    /// Not reached yet: another attempt is due on `next_attempt_on`.
+    Retry,
+    /// Reached, but the caller needs a further call.
+    FollowUp,
+    /// Closed: reached and dealt with.
+    Resolved,
+    /// Closed: not reached after the last attempt.
+    Unreachable,
+    /// Closed: the number was not the caller's.
+    WrongNumber,
+    /// Closed: folded into a later request from the same number.
+    Merged,
+}
+
+impl Status {
+    /// Still to be worked on (listed for call-back).
+    pub const OPEN: &'static [Status] = &[Status::New, Status::Retry, Status::FollowUp];
+
+    pub fn is_open(self) -> bool {
+        Self::OPEN.contains(&self)
+    }
+
+    /// How the dashboard names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::New => "New",
+            Status::Retry => "Try again",
+            Status::FollowUp => "Follow-up",
+            Status::Resolved => "Resolved",
+            Status::Unreachable => "Unreachable",
+            Status::WrongNumber => "Wrong number",
+            Status::Merged => "Merged",
+        }
+    }
+}
+
+/// How an enquiry came to be listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The caller asked for a call back in the menu.
+    CallbackRequest,
+    /// The caller hung up in the adviser queue after waiting a while.
+    MissedInQueue,
+}
+
+/// What happened when a handler tried to call back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Reached and resolved.
+    Resolved,
+    /// Reached, needs follow-up.
+    FollowUp,
+    NoAnswer,
+    /// No answer; a voicemail was left.
+    Voicemail,
+    WrongNumber,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Resolved => "Reached and resolved",
+            Outcome::FollowUp => "Reached, needs follow-up",
+            Outcome::NoAnswer => "No answer",
+            Outcome::Voicemail => "Voicemail left",
+            Outcome::WrongNumber => "Wrong number",
+        }
+    }
+}
+
+/// What an attempt's outcome does to the enquiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AfterAttempt {
+    pub status: Status,
+    /// For [`Status::Retry`]: the working day of the next attempt.
+    pub next_attempt_on: Option<NaiveDate>,
+    /// The enquiry is closed by this attempt.
+    pub closed: bool,
+}
+
+/// The call-back rule: an unanswered enquiry is tried again on the next working day, up to
+/// `max_attempts` attempts in all (each on a different working day); after the last it is
+/// closed as unreachable. `attempts` counts this one. Pure, so it is tested on its own.
+pub fn after_attempt(
+    outcome: Outcome,
+    attempts: u32,
+    max_attempts: u32,
+    today: NaiveDate,
+    hours: &crate::hours::OpeningHours,
+) -> AfterAttempt {
+    let closed = |status| AfterAttempt {
+        status,
+        next_attempt_on: None,
+        closed: true,
+    };
+    match outcome {
+        Outcome::Resolved => closed(Status::Resolved),
+        Outcome::WrongNumber => closed(Status::WrongNumber),
+        Outcome::FollowUp => AfterAttempt {
+            status: Status::FollowUp,
+            next_attempt_on: None,
+            closed: false,
+        },
+        Outcome::NoAnswer | Outcome::Voicemail if attempts >= max_attempts => {
+            closed(Status::Unreachable)
+        }
+        Outcome::NoAnswer | Outcome::Voicemail => AfterAttempt {
+            status: Status::Retry,
+            next_attempt_on: Some(hours.working_days_after(today, 1)),
+            closed: false,
+        },
+    }
+}
+
+/// One attempt to call back, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    pub handler: String,
+    pub outcome: Outcome,
+}
+
+/// A handler's note on an enquiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub at: DateTime<Utc>,
+    pub author: String,
+    pub body: String,
+}
+
+/// Which enquiries a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Filter {
+    pub trust: Option<Trust>,
+    pub category: Option<Category>,
+    /// `None`: every open status.
+    pub status: Option<Status>,
 }
 
 macro_rules! str_enum {
@@ -77,7 +219,28 @@ str_enum!(Category {
     Other => "other",
 });
 
-str_enum!(Status { New => "new" });
+str_enum!(Status {
+    New => "new",
+    Retry => "retry",
+    FollowUp => "follow-up",
+    Resolved => "resolved",
+    Unreachable => "unreachable",
+    WrongNumber => "wrong-number",
+    Merged => "merged",
+});
+
+str_enum!(Source {
+    CallbackRequest => "callback-request",
+    MissedInQueue => "missed-in-queue",
+});
+
+str_enum!(Outcome {
+    Resolved => "resolved",
+    FollowUp => "follow-up",
+    NoAnswer => "no-answer",
+    Voicemail => "voicemail",
+    WrongNumber => "wrong-number",
+});
 
 /// A value that is not one of an enumeration's names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,6 +305,10 @@ pub struct NewEnquiry {
     pub created_at: DateTime<Utc>,
     /// The last date (Europe/London) by which we promised to call back.
     pub callback_due: NaiveDate,
+    pub source: Source,
+    /// When the caller first asked: the time they joined the queue, for a caller who left
+    /// it to ask for a call back (so asking never costs them their place).
+    pub waiting_since: DateTime<Utc>,
 }
 
 /// A stored enquiry.
@@ -158,6 +325,24 @@ pub struct Enquiry {
     pub status: Status,
     pub created_at: DateTime<Utc>,
     pub callback_due: NaiveDate,
+    pub source: Source,
+    pub waiting_since: DateTime<Utc>,
+    pub attempts: u32,
+    pub next_attempt_on: Option<NaiveDate>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// Later hang-ups in the queue from the same number, folded into this one.
+    pub missed_calls: u32,
+}
+
+impl Enquiry {
+    /// The number for lists: all but the last two digits hidden.
+    pub fn masked_number(&self) -> String {
+        crate::phone::UkNumber::parse(&self.callback_number)
+            .map(|n| n.masked())
+            .unwrap_or_else(|| "hidden".into())
+    }
 }
 
 #[cfg(test)]

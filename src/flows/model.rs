@@ -327,6 +327,18 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// The Twilio queue callers wait in for an adviser (the first queue node's; `helpline`
+    /// when the flow has none).
+    pub fn queue_name(&self) -> String {
+        self.nodes
+            .values()
+            .find_map(|n| match &n.kind {
+                NodeKind::Queue { queue, .. } => Some(queue.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "helpline".into())
+    }
+
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.get(id)
     }

@@ -566,6 +566,37 @@ impl OpeningHours {
         })
     }
 
+    /// How much of the time from `from` to `to` fell in the line's usual opening hours on
+    /// working days (bank holidays excluded): how long a caller has waited "in working hours".
+    /// Closures are not subtracted. Looks at most a year back.
+    pub fn working_time_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> chrono::Duration {
+        let mut total = chrono::Duration::zero();
+        if to <= from {
+            return total;
+        }
+        let from = from.max(to - chrono::Duration::days(366));
+        let mut day = from.with_timezone(&LONDON).date_naive();
+        let last = to.with_timezone(&LONDON).date_naive();
+        while day <= last {
+            if let Some((open, close)) = self.schedule.hours_on(day.weekday()) {
+                if self.is_working_day(day) {
+                    let local = |t: NaiveTime| local_instant(day, t).map(|d| d.with_timezone(&Utc));
+                    if let (Some(o), Some(c)) = (local(open), local(close)) {
+                        let (start, end) = (o.max(from), c.min(to));
+                        if end > start {
+                            total += end - start;
+                        }
+                    }
+                }
+            }
+            match day.succ_opt() {
+                Some(d) => day = d,
+                None => break,
+            }
+        }
+        total
+    }
+
     /// Like [`Self::working_days_after`], but `None` when no working day occurs within
     /// [`SEARCH_DAYS`] of the previous one.
     pub fn checked_working_days_after(&self, date: NaiveDate, n: u32) -> Option<NaiveDate> {

@@ -9,11 +9,13 @@ use chrono::{DateTime, Utc};
 use crate::enquiries::{Enquiry, NewEnquiry};
 use crate::flows::{Answer, Answers};
 
+mod dashboard;
 mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
 
+pub use dashboard::{DashboardStore, WaitingCaller};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -30,6 +32,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Duplicate(String),
     #[error("could not find a free enquiry reference after {0} tries")]
     NoFreeReference(u32),
 }
@@ -132,7 +136,7 @@ pub struct PoolStats {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: DashboardStore + Send + Sync + std::fmt::Debug {
     /// Records a new call; a second call with the same SID changes nothing.
     async fn record_call(&self, call: &NewCall) -> Result<(), StoreError>;
     /// Records a step; returns false when this (call, seq) was already recorded (a retried webhook).
@@ -179,18 +183,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn calendar_checked(&self, division: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Claims one enquiry for `handler` if nobody has it; true when this call won it.
     /// Safe across instances (a conditional update).
+    /// A claim made before `stale_before` has lapsed and may be taken over; the holder
+    /// claiming again renews it. Only open enquiries can be claimed.
     async fn claim_enquiry(
         &self,
         id: &str,
         handler: &str,
         at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Claims the oldest unclaimed new enquiry for `handler`, if any. Concurrent callers on
-    /// any instance each get a different one (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    /// Claims the longest-waiting open enquiry that is due by `today` and not held (or whose
+    /// claim lapsed before `stale_before`) for `handler`, if any. Concurrent callers on any
+    /// instance each get a different one (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
     async fn claim_next_enquiry(
         &self,
         handler: &str,
         at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        today: chrono::NaiveDate,
     ) -> Result<Option<Enquiry>, StoreError>;
     /// Who holds an enquiry, if anyone.
     async fn enquiry_owner(&self, id: &str) -> Result<Option<String>, StoreError>;

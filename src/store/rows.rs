@@ -9,7 +9,12 @@ use crate::hours::{Closure, ClosureKind};
 
 pub const ENQUIRY_COLUMNS: &str =
     "id, reference, call_sid, callback_number, trust, category, recording_url, \
-     recording_duration, status, created_at, callback_due";
+     recording_duration, status, created_at, callback_due, source, \
+     COALESCE(waiting_since, created_at) AS waiting_since, attempts, next_attempt_on, closed_at, \
+     claimed_by, claimed_at, missed_calls";
+
+/// The statuses still to be worked on, for SQL (`status IN …`).
+pub const OPEN_STATUSES: &str = "('new', 'retry', 'follow-up')";
 
 pub const CALL_COLUMNS: &str =
     "call_sid, caller, started_at, in_hours, simulated, ended_at, duration_seconds, \
@@ -28,6 +33,14 @@ pub struct EnquiryRow {
     status: String,
     created_at: DateTime<Utc>,
     callback_due: NaiveDate,
+    source: String,
+    waiting_since: DateTime<Utc>,
+    attempts: i64,
+    next_attempt_on: Option<NaiveDate>,
+    closed_at: Option<DateTime<Utc>>,
+    claimed_by: Option<String>,
+    claimed_at: Option<DateTime<Utc>>,
+    missed_calls: i64,
 }
 
 impl TryFrom<EnquiryRow> for Enquiry {
@@ -43,6 +56,14 @@ impl TryFrom<EnquiryRow> for Enquiry {
             trust: r.trust.parse().map_err(|e| corrupt("trust", &e))?,
             category: r.category.parse().map_err(|e| corrupt("category", &e))?,
             status: r.status.parse().map_err(|e| corrupt("status", &e))?,
+            source: r.source.parse().map_err(|e| corrupt("source", &e))?,
+            waiting_since: r.waiting_since,
+            attempts: u32::try_from(r.attempts).unwrap_or(0),
+            next_attempt_on: r.next_attempt_on,
+            closed_at: r.closed_at,
+            claimed_by: r.claimed_by,
+            claimed_at: r.claimed_at,
+            missed_calls: u32::try_from(r.missed_calls).unwrap_or(0),
             recording_duration: r.recording_duration.and_then(|d| u32::try_from(d).ok()),
             id: r.id,
             call_sid: r.call_sid,
@@ -215,5 +236,100 @@ pub fn is_unique_violation(e: &sqlx::Error, column: &str) -> bool {
             db.message().contains(column) || db.constraint().is_some_and(|c| c.contains(column))
         }
         _ => false,
+    }
+}
+
+pub const USER_COLUMNS: &str =
+    "id, email, role, phone, password_hash, totp_secret, totp_last_step, \
+     disabled, setup_token_hash, setup_expires_at, created_at, updated_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserRow {
+    id: String,
+    email: String,
+    role: String,
+    phone: Option<String>,
+    password_hash: Option<String>,
+    totp_secret: Option<String>,
+    pub totp_last_step: Option<i64>,
+    disabled: bool,
+    setup_token_hash: Option<String>,
+    setup_expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for crate::staff::User {
+    type Error = StoreError;
+
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(crate::staff::User {
+            role: r.role.parse().map_err(StoreError::Corrupt)?,
+            id: r.id,
+            email: r.email,
+            phone: r.phone,
+            password_hash: r.password_hash,
+            totp_secret: r.totp_secret,
+            disabled: r.disabled,
+            setup_token_hash: r.setup_token_hash,
+            setup_expires_at: r.setup_expires_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+pub const SESSION_COLUMNS: &str =
+    "id_hash, user_id, stage, csrf, pending_secret, created_at, last_seen_at, expires_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SessionRow {
+    id_hash: String,
+    user_id: Option<String>,
+    stage: String,
+    csrf: String,
+    pending_secret: Option<String>,
+    created_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl TryFrom<SessionRow> for crate::staff::Session {
+    type Error = StoreError;
+
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        Ok(crate::staff::Session {
+            stage: crate::staff::Stage::parse(&r.stage)
+                .ok_or_else(|| StoreError::Corrupt(format!("session stage `{}`", r.stage)))?,
+            id_hash: r.id_hash,
+            user_id: r.user_id,
+            csrf: r.csrf,
+            pending_secret: r.pending_secret,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AttemptRow {
+    at: DateTime<Utc>,
+    handler: String,
+    outcome: String,
+}
+
+impl TryFrom<AttemptRow> for crate::enquiries::Attempt {
+    type Error = StoreError;
+
+    fn try_from(r: AttemptRow) -> Result<Self, StoreError> {
+        Ok(crate::enquiries::Attempt {
+            outcome: r
+                .outcome
+                .parse()
+                .map_err(|e: crate::enquiries::UnknownValue| StoreError::Corrupt(e.to_string()))?,
+            at: r.at,
+            handler: r.handler,
+        })
     }
 }

@@ -79,12 +79,17 @@ macro_rules! sql_store {
             }
 
             async fn create_enquiry(&self, e: &NewEnquiry) -> Result<Enquiry, StoreError> {
+                use crate::enquiries::Source;
+                if let Some(existing) = self.enquiry_for_call(&e.call_sid).await? {
+                    return Ok(existing);
+                }
                 for _ in 0..super::REFERENCE_TRIES {
                     let reference = Reference::random();
+                    let mut tx = self.pool.begin().await?;
                     let inserted = sqlx::query(
                         "INSERT INTO enquiries (id, reference, call_sid, callback_number, trust, category, \
-                         recording_url, recording_duration, status, created_at, callback_due) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10) ON CONFLICT (call_sid) DO NOTHING",
+                         recording_url, recording_duration, status, created_at, callback_due, source, waiting_since) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10, $11, $12) ON CONFLICT (call_sid) DO NOTHING",
                     )
                     .bind(uuid::Uuid::new_v4().to_string())
                     .bind(reference.as_str())
@@ -96,15 +101,49 @@ macro_rules! sql_store {
                     .bind(e.recording.as_ref().map(|r| i64::from(r.duration_seconds)))
                     .bind(e.created_at)
                     .bind(e.callback_due)
-                    .execute(&self.pool)
+                    .bind(e.source.as_str())
+                    .bind(e.waiting_since)
+                    .execute(&mut *tx)
                     .await;
                     match inserted {
                         // Inserted now, or already there from an earlier (retried) request.
-                        Ok(_) => {
+                        Ok(done) => {
+                            // (After the insert, so a SQLite transaction takes the write lock first.)
+                            if done.rows_affected() == 1 && e.source == Source::CallbackRequest {
+                                // A caller who gave up in the queue earlier keeps their place: the
+                                // request takes the earlier time, and the missed entry is folded in.
+                                let earlier: Option<DateTime<Utc>> = sqlx::query_scalar(&format!(
+                                    "SELECT MIN(COALESCE(waiting_since, created_at)) FROM enquiries \
+                                     WHERE callback_number = $1 AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
+                                     AND call_sid <> $2"
+                                ))
+                                .bind(e.callback_number.e164())
+                                .bind(&e.call_sid)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                                if let Some(t) = earlier.filter(|t| *t < e.waiting_since) {
+                                    sqlx::query("UPDATE enquiries SET waiting_since = $1 WHERE call_sid = $2")
+                                        .bind(t)
+                                        .bind(&e.call_sid)
+                                        .execute(&mut *tx)
+                                        .await?;
+                                }
+                                sqlx::query(&format!(
+                                    "UPDATE enquiries SET status = 'merged', closed_at = $2, claimed_by = NULL, claimed_at = NULL \
+                                     WHERE callback_number = $1 AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
+                                     AND call_sid <> $3"
+                                ))
+                                .bind(e.callback_number.e164())
+                                .bind(e.created_at)
+                                .bind(&e.call_sid)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            tx.commit().await?;
                             return self
                                 .enquiry_for_call(&e.call_sid)
                                 .await?
-                                .ok_or_else(|| StoreError::Corrupt("enquiry vanished after insert".into()))
+                                .ok_or_else(|| StoreError::Corrupt("enquiry vanished after insert".into()));
                         }
                         Err(err) if is_unique_violation(&err, "reference") => continue,
                         Err(err) => return Err(err.into()),
@@ -322,13 +361,18 @@ macro_rules! sql_store {
                 id: &str,
                 handler: &str,
                 at: DateTime<Utc>,
+                stale_before: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
-                let done = sqlx::query("UPDATE enquiries SET claimed_by = $1, claimed_at = $2 WHERE id = $3 AND claimed_by IS NULL")
-                    .bind(handler)
-                    .bind(at)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
+                let done = sqlx::query(&format!(
+                    "UPDATE enquiries SET claimed_by = $1, claimed_at = $2 WHERE id = $3 AND status IN {OPEN_STATUSES} \
+                     AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_at < $4)"
+                ))
+                .bind(handler)
+                .bind(at)
+                .bind(id)
+                .bind(stale_before)
+                .execute(&self.pool)
+                .await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -336,15 +380,21 @@ macro_rules! sql_store {
                 &self,
                 handler: &str,
                 at: DateTime<Utc>,
+                stale_before: DateTime<Utc>,
+                today: chrono::NaiveDate,
             ) -> Result<Option<Enquiry>, StoreError> {
+                let free = "(claimed_by IS NULL OR claimed_at < $3)";
                 let row: Option<EnquiryRow> = sqlx::query_as(&format!(
                     "UPDATE enquiries SET claimed_by = $1, claimed_at = $2 WHERE id = (\
-                     SELECT id FROM enquiries WHERE status = 'new' AND claimed_by IS NULL \
-                     ORDER BY created_at, reference LIMIT 1{skip}) AND claimed_by IS NULL RETURNING {ENQUIRY_COLUMNS}",
+                     SELECT id FROM enquiries WHERE status IN {OPEN_STATUSES} AND {free} \
+                     AND (next_attempt_on IS NULL OR next_attempt_on <= $4) \
+                     ORDER BY COALESCE(waiting_since, created_at), reference LIMIT 1{skip}) AND {free} RETURNING {ENQUIRY_COLUMNS}",
                     skip = $skip_locked
                 ))
                 .bind(handler)
                 .bind(at)
+                .bind(stale_before)
+                .bind(today)
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(Enquiry::try_from).transpose()
@@ -391,7 +441,7 @@ macro_rules! sql_store {
                 .fetch_one(self.reader())
                 .await?;
                 let (open, overdue): (i64, i64) = sqlx::query_as(
-                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN callback_due < $1 THEN 1 ELSE 0 END), 0) FROM enquiries WHERE status = 'new'",
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN callback_due < $1 THEN 1 ELSE 0 END), 0) FROM enquiries WHERE status IN ('new', 'retry', 'follow-up')",
                 )
                 .bind(today)
                 .fetch_one(self.reader())

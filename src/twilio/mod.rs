@@ -1,7 +1,8 @@
 //! The edge to Twilio: webhook signatures, strict form parsing, the verifying extractor,
-//! and the TwiML writer.
+//! the TwiML writer, and the REST client for outbound requests (`rest`).
 
 pub mod extract;
 pub mod form;
+pub mod rest;
 pub mod signature;
 pub mod twiml;

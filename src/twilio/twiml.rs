@@ -27,6 +27,7 @@ pub enum Verb {
     Record(Record),
     Redirect(String),
     Enqueue(Enqueue),
+    Dial(Dial),
     Leave,
     Hangup,
 }
@@ -77,6 +78,15 @@ pub struct Enqueue {
     pub action: String,
 }
 
+/// Connects the call to one phone number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dial {
+    pub number: String,
+    /// Shown to the person rung (the helpline's own number).
+    pub caller_id: String,
+    pub timeout_seconds: u32,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Response {
     pub verbs: Vec<Verb>,
@@ -104,6 +114,7 @@ impl Verb {
             Verb::Record(_) => "Record",
             Verb::Redirect(_) => "Redirect",
             Verb::Enqueue(_) => "Enqueue",
+            Verb::Dial(_) => "Dial",
             Verb::Leave => "Leave",
             Verb::Hangup => "Hangup",
         }
@@ -202,6 +213,15 @@ fn write_verb(w: &mut W, verb: &Verb, voice: &Voice) -> Io {
             ],
             &e.queue,
         ),
+        Verb::Dial(d) => {
+            let timeout = d.timeout_seconds.to_string();
+            let raw: [(&str, &str); 2] = [("callerId", &d.caller_id), ("timeout", &timeout)];
+            let attrs = safe_attributes(&raw);
+            w.create_element("Dial")
+                .with_attributes(attrs.iter().map(|(k, v)| (*k, v.as_ref())))
+                .write_inner_content(|w| text_element(w, "Number", &[], &d.number))?;
+            Ok(())
+        }
         Verb::Gather(g) => {
             let timeout = g.timeout_seconds.to_string();
             let num_digits = g.num_digits.map(|n| n.to_string());

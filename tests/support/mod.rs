@@ -146,6 +146,8 @@ pub async fn fifty_claims_for_ten(
             recording: None,
             created_at: created + chrono::Duration::seconds(i),
             callback_due: created.date_naive(),
+            source: helpline::enquiries::Source::CallbackRequest,
+            waiting_since: created + chrono::Duration::seconds(i),
         })
         .await
         .expect("enquiry");
@@ -155,9 +157,15 @@ pub async fn fifty_claims_for_ten(
         let s = if h % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
             let who = format!("handler-{h}");
-            s.claim_next_enquiry(&who, at("2026-11-24T11:00:00Z"))
-                .await
-                .map(|e| e.map(|e| (e.id, who)))
+            let now = at("2026-11-24T11:00:00Z");
+            s.claim_next_enquiry(
+                &who,
+                now,
+                now - chrono::Duration::minutes(20),
+                now.date_naive(),
+            )
+            .await
+            .map(|e| e.map(|e| (e.id, who)))
         }));
     }
     let mut won = std::collections::BTreeMap::new();
