@@ -1,0 +1,913 @@
+//! The handlers' dashboard through HTTP, as a browser and Twilio would drive it: set-up
+//! link, password and second factor, CSRF, roles, claims, outcomes, the audit log, the live
+//! queue and click-to-call (Twilio's REST API is a local mock server).
+
+mod support;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use helpline::clock::Clock;
+use helpline::enquiries::{Category, NewEnquiry, Source, Trust};
+use helpline::staff::{accounts, totp, Role};
+use helpline::store::Store;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::{at, spawn_app_with, TestApp};
+use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+// Tuesday 24 November 2026, 10:00 in London: the line is open.
+const NOW: &str = "2026-11-24T10:00:00Z";
+const PASSWORD: &str = "a long enough passphrase";
+const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+
+/// A browser: keeps the session cookie, follows nothing by itself.
+struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The CSRF token in the page's forms.
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no csrf in {}", self.body))
+            + marker.len();
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    fn url(&self, p: &str) -> String {
+        format!("http://{}{}", self.app.addr, p)
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let req = match &self.cookie {
+            Some(c) => req.header("cookie", format!("__Host-helpline={c}")),
+            None => req,
+        };
+        let res = req.send().await.unwrap();
+        if let Some(v) = res.headers().get(SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            let value = v
+                .split(';')
+                .next()
+                .unwrap()
+                .trim_start_matches("__Host-helpline=")
+                .to_string();
+            self.cookie = (!value.is_empty()).then_some(value);
+        }
+        Page {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, p: &str) -> Page {
+        let req = self.client.get(self.url(p));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, p: &str, form: &[(&str, &str)]) -> Page {
+        let body = support::form_body(
+            &form
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>(),
+        );
+        let req = self
+            .client
+            .post(self.url(p))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// Posts a form taken from `page` (its CSRF token added).
+    async fn submit(&mut self, page: &Page, p: &str, form: &[(&str, &str)]) -> Page {
+        let csrf = page.csrf();
+        let mut all = form.to_vec();
+        all.push(("csrf", &csrf));
+        self.post(p, &all).await
+    }
+
+    async fn api(
+        &mut self,
+        m: reqwest::Method,
+        p: &str,
+        csrf: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(m, self.url(p));
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let page = self.send(req).await;
+        (
+            page.status,
+            serde_json::from_str(&page.body).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn csrf(&mut self) -> String {
+        let (status, me) = self.api(reqwest::Method::GET, "/api/me", None, None).await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        me["csrf_token"].as_str().unwrap().to_string()
+    }
+
+    /// Signs in with password and the current code.
+    async fn sign_in(&mut self, email: &str, secret: &str) {
+        let login = self.get("/login").await;
+        let next = self
+            .submit(
+                &login,
+                "/login",
+                &[("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(next.location(), "/login/code", "{}", next.body);
+        let page = self.get("/login/code").await;
+        let code = totp::code_at(secret, self.app.clock.now()).unwrap();
+        let done = self.submit(&page, "/login/code", &[("code", &code)]).await;
+        assert_eq!(done.location(), "/", "{}", done.body);
+    }
+}
+
+/// An account already set up (password and second factor); returns its TOTP secret.
+async fn staff(app: &TestApp, email: &str, role: Role, phone: Option<&str>) -> (String, String) {
+    let (mut user, _) = accounts::add(app.store.as_ref(), email, role, phone, app.clock.now())
+        .await
+        .unwrap();
+    let secret = totp::new_secret();
+    user.password_hash = Some(helpline::staff::password::hash(PASSWORD).unwrap());
+    user.totp_secret = Some(secret.clone());
+    user.setup_token_hash = None;
+    app.store.update_user(&user).await.unwrap();
+    (user.id, secret)
+}
+
+async fn enquiry(
+    store: &Arc<dyn Store>,
+    sid: &str,
+    number: &str,
+    created: &str,
+) -> helpline::enquiries::Enquiry {
+    store
+        .create_enquiry(&NewEnquiry {
+            call_sid: sid.into(),
+            callback_number: helpline::phone::UkNumber::parse(number).unwrap(),
+            trust: Trust::AlderHey,
+            category: Category::DataConcern,
+            recording: None,
+            created_at: at(created),
+            callback_due: at(created).date_naive() + Duration::days(2),
+            source: Source::CallbackRequest,
+            waiting_since: at(created),
+        })
+        .await
+        .unwrap()
+}
+
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    let entries = app
+        .store
+        .audit_entries(&helpline::staff::audit::Query {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    entries.into_iter().rev().map(|e| e.action).collect()
+}
+
+#[tokio::test]
+async fn a_new_handler_sets_up_from_the_link_enrols_a_second_factor_and_signs_in() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let (user, token) = accounts::add(
+        app.store.as_ref(),
+        "Ann@Example.NHS.uk",
+        Role::Handler,
+        None,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let link = token.link(support::PUBLIC);
+    let setup_path = link.strip_prefix(support::PUBLIC).unwrap().to_string();
+    let mut b = Browser::new(&app);
+
+    // No password yet: signing in fails like any wrong password.
+    let login = b.get("/login").await;
+    let first_cookie = b
+        .cookie
+        .clone()
+        .expect("an anonymous session for the form's token");
+    let set_cookie = login
+        .headers
+        .get(SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    for attr in [
+        "__Host-helpline=",
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+    ] {
+        assert!(set_cookie.contains(attr), "{set_cookie}");
+    }
+    let refused = b
+        .submit(
+            &login,
+            "/login",
+            &[("email", "ann@example.nhs.uk"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+
+    // The set-up link: a short password is refused with the rule; then it is set.
+    let page = b.get(&setup_path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("ann@example.nhs.uk"));
+    let short = b
+        .submit(
+            &page,
+            &setup_path,
+            &[("password", "short"), ("confirm", "short")],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(
+        short.body.contains("at least 12 characters"),
+        "{}",
+        short.body
+    );
+    let done = b
+        .submit(
+            &short,
+            &setup_path,
+            &[("password", PASSWORD), ("confirm", PASSWORD)],
+        )
+        .await;
+    assert_eq!(done.location(), "/login?done=1");
+    assert_eq!(
+        b.get(&setup_path).await.status,
+        StatusCode::NOT_FOUND,
+        "the link works once"
+    );
+
+    // Password, then the second factor must be enrolled: nothing else is reachable meanwhile.
+    let login = b.get("/login").await;
+    let next = b
+        .submit(
+            &login,
+            "/login",
+            &[("email", "ann@example.nhs.uk"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(next.location(), "/login/enrol");
+    assert_ne!(
+        b.cookie.as_deref(),
+        Some(first_cookie.as_str()),
+        "a new session id at sign-in"
+    );
+    assert_eq!(
+        b.get("/queue").await.location(),
+        "/login",
+        "the second factor cannot be skipped"
+    );
+    let enrol = b.get("/login/enrol").await;
+    let qr = b.get("/login/enrol/qr.svg").await;
+    assert!(qr.body.contains("<svg"), "QR code");
+    let secret: String = enrol
+        .body
+        .split("id=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .replace(' ', "");
+    let wrong = b
+        .submit(&enrol, "/login/enrol", &[("code", "000000")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let code = totp::code_at(&secret, app.clock.now()).unwrap();
+    let codes = b.submit(&wrong, "/login/enrol", &[("code", &code)]).await;
+    assert!(codes.body.contains("recovery-codes"), "{}", codes.body);
+    let recovery: Vec<String> = codes
+        .body
+        .split("<li><code>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_string())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    let queue = b.get("/queue").await;
+    assert_eq!(queue.status, StatusCode::OK);
+    assert!(queue.body.contains("Live queue"));
+
+    // Sign out; the old cookie is dead.
+    let old = b.cookie.clone();
+    let out = b.submit(&queue, "/logout", &[]).await;
+    assert_eq!(out.location(), "/login");
+    b.cookie = old;
+    assert_eq!(b.get("/queue").await.location(), "/login");
+
+    // Next day: the same code again is refused (each code works once); a fresh one works;
+    // a recovery code works once.
+    app.clock.advance(Duration::seconds(60));
+    b.cookie = None;
+    let login = b.get("/login").await;
+    b.submit(
+        &login,
+        "/login",
+        &[("email", "ann@example.nhs.uk"), ("password", PASSWORD)],
+    )
+    .await;
+    let page = b.get("/login/code").await;
+    let used = b
+        .submit(&page, "/login/code", &[("code", &recovery[0])])
+        .await;
+    assert_eq!(used.location(), "/");
+    b.cookie = None;
+    let login = b.get("/login").await;
+    b.submit(
+        &login,
+        "/login",
+        &[("email", "ann@example.nhs.uk"), ("password", PASSWORD)],
+    )
+    .await;
+    let page = b.get("/login/code").await;
+    let again = b
+        .submit(&page, "/login/code", &[("code", &recovery[0])])
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::UNAUTHORIZED,
+        "a recovery code works once"
+    );
+
+    let actions = audit_actions(&app).await;
+    for a in [
+        "login.failed",
+        "account.set-up",
+        "login.succeeded",
+        "logout",
+        "login.recovery-code-used",
+        "login.second-factor-failed",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+    let _ = user;
+}
+
+#[tokio::test]
+async fn writes_without_the_csrf_token_are_refused() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let (_, secret) = staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let e = enquiry(&app.store, "CA-CSRF", "07700900123", "2026-11-24T09:30:00Z").await;
+    let mut b = Browser::new(&app);
+
+    // The sign-in form itself needs its token.
+    b.get("/login").await;
+    let page = b
+        .post(
+            "/login",
+            &[("email", "h@example.nhs.uk"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    b.sign_in("h@example.nhs.uk", &secret).await;
+    let path = format!("/api/enquiries/{}/claim", e.id);
+    let (status, _) = b.api(reqwest::Method::POST, &path, None, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no token");
+    let (status, _) = b
+        .api(reqwest::Method::POST, &path, Some("forged"), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "wrong token");
+    let form = b
+        .post(&format!("/enquiries/{}/claim", e.id), &[("csrf", "forged")])
+        .await;
+    assert_eq!(form.status, StatusCode::FORBIDDEN);
+    let csrf = b.csrf().await;
+    let cross = b
+        .send(
+            b.client
+                .post(b.url(&path))
+                .header("x-csrf-token", &csrf)
+                .header("sec-fetch-site", "cross-site"),
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN, "from another site");
+    let (status, body) = b.api(reqwest::Method::POST, &path, Some(&csrf), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["claimed_by_me"], true);
+}
+
+#[tokio::test]
+async fn roles_are_checked_on_the_server_and_pages_are_locked_down() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let (_, secret) = staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let mut anon = Browser::new(&app);
+    assert_eq!(anon.get("/callbacks").await.location(), "/login");
+    let (status, _) = anon
+        .api(reqwest::Method::GET, "/api/enquiries", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let mut b = Browser::new(&app);
+    b.sign_in("h@example.nhs.uk", &secret).await;
+    for p in [
+        "/overview",
+        "/admin/users",
+        "/admin/audit",
+        "/api/users",
+        "/api/audit",
+        "/api/audit.csv",
+    ] {
+        assert_eq!(b.get(p).await.status, StatusCode::FORBIDDEN, "{p}");
+    }
+    let e = enquiry(&app.store, "CA-ROLE", "07700900123", "2026-11-24T09:30:00Z").await;
+    let page = b.get(&format!("/enquiries/{}", e.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.body.contains("07700 900123") && !page.body.contains("+447700900123"),
+        "masked"
+    );
+    let h = &page.headers;
+    assert_eq!(h["cache-control"], "no-store");
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert!(!h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("unsafe-inline"));
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(
+        h.contains_key("strict-transport-security"),
+        "served over https"
+    );
+    assert_eq!(
+        b.get("/enquiries/00000000-0000-4000-8000-000000000000")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let (_, msecret) = staff(&app, "m@example.nhs.uk", Role::Manager, None).await;
+    let mut m = Browser::new(&app);
+    m.sign_in("m@example.nhs.uk", &msecret).await;
+    assert_eq!(m.get("/overview").await.status, StatusCode::OK);
+    assert_eq!(m.get("/admin/users").await.status, StatusCode::FORBIDDEN);
+    assert!(audit_actions(&app)
+        .await
+        .iter()
+        .any(|a| a == "access.denied"));
+}
+
+#[tokio::test]
+async fn repeated_failures_pause_sign_in_without_revealing_accounts() {
+    let app = spawn_app_with(NOW, &[]).await;
+    staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let mut b = Browser::new(&app);
+    let mut page = b.get("/login").await;
+    let unknown = b
+        .submit(
+            &page,
+            "/login",
+            &[
+                ("email", "nobody@example.nhs.uk"),
+                ("password", "whatever it is"),
+            ],
+        )
+        .await;
+    let wrong = b
+        .submit(
+            &unknown,
+            "/login",
+            &[
+                ("email", "h@example.nhs.uk"),
+                ("password", "not the password"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, wrong.status);
+    let msg = |p: &Page| {
+        p.body
+            .split("id=\"login-error\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(msg(&unknown), msg(&wrong), "no user enumeration");
+    page = wrong;
+    // Five failures for the account in all (the unknown address counted against its own).
+    for _ in 0..4 {
+        page = b
+            .submit(
+                &page,
+                "/login",
+                &[
+                    ("email", "h@example.nhs.uk"),
+                    ("password", "not the password"),
+                ],
+            )
+            .await;
+    }
+    let paused = b
+        .submit(
+            &page,
+            "/login",
+            &[("email", "h@example.nhs.uk"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(paused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(paused.body.contains("try again after"), "{}", paused.body);
+    assert!(paused.headers.contains_key("retry-after"));
+    app.clock.advance(Duration::minutes(16));
+    let page = b.get("/login").await;
+    let ok = b
+        .submit(
+            &page,
+            "/login",
+            &[("email", "h@example.nhs.uk"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(ok.location(), "/login/code", "the pause ends");
+}
+
+#[tokio::test]
+async fn two_handlers_claiming_at_once_one_wins_and_outcomes_follow_the_rule() {
+    // Friday 27 November 2026: a "no answer" is retried on Monday.
+    let app = spawn_app_with("2026-11-27T10:00:00Z", &[]).await;
+    let (_, s1) = staff(&app, "one@example.nhs.uk", Role::Handler, None).await;
+    let (_, s2) = staff(&app, "two@example.nhs.uk", Role::Handler, None).await;
+    let e = enquiry(&app.store, "CA-RACE", "07700900123", "2026-11-27T09:30:00Z").await;
+    let mut one = Browser::new(&app);
+    one.sign_in("one@example.nhs.uk", &s1).await;
+    let mut two = Browser::new(&app);
+    two.sign_in("two@example.nhs.uk", &s2).await;
+    let (c1, c2) = (one.csrf().await, two.csrf().await);
+    let path = format!("/api/enquiries/{}/claim", e.id);
+    let (a, b) = tokio::join!(
+        one.api(reqwest::Method::POST, &path, Some(&c1), None),
+        two.api(reqwest::Method::POST, &path, Some(&c2), None)
+    );
+    let mut statuses = vec![a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![StatusCode::OK, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
+    let (winner, wc, loser, lc, who) = if a.0 == StatusCode::OK {
+        (
+            &mut one,
+            c1,
+            &mut two,
+            c2,
+            ("one@example.nhs.uk", s1.clone()),
+        )
+    } else {
+        (
+            &mut two,
+            c2,
+            &mut one,
+            c1,
+            ("two@example.nhs.uk", s2.clone()),
+        )
+    };
+
+    // Only the holder records outcomes.
+    let outcome = format!("/api/enquiries/{}/outcome", e.id);
+    let (status, _) = loser
+        .api(
+            reqwest::Method::POST,
+            &outcome,
+            Some(&lc),
+            Some(serde_json::json!({"outcome": "no-answer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = winner
+        .api(
+            reqwest::Method::POST,
+            &outcome,
+            Some(&wc),
+            Some(serde_json::json!({"outcome": "sideways"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = winner
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/enquiries/{}/reveal", e.id),
+            Some(&wc),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["number"].as_str()),
+        (StatusCode::OK, Some("07700900123"))
+    );
+
+    let (status, body) = winner
+        .api(
+            reqwest::Method::POST,
+            &outcome,
+            Some(&wc),
+            Some(serde_json::json!({"outcome": "no-answer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "retry");
+    assert_eq!(
+        body["next_attempt_on"], "2026-11-30",
+        "the next working day"
+    );
+    // Not due until Monday: nothing to claim next today; Monday it comes back.
+    let (status, _) = winner
+        .api(
+            reqwest::Method::POST,
+            "/api/enquiries/next",
+            Some(&wc),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for (day, expect) in [
+        ("2026-11-30T10:00:00Z", "retry"),
+        ("2026-12-01T10:00:00Z", "unreachable"),
+    ] {
+        app.clock.set(at(day));
+        // Days later the session has long ended: sign in again.
+        assert_eq!(
+            winner.get("/callbacks").await.location(),
+            "/login",
+            "idle sessions end"
+        );
+        winner.sign_in(who.0, &who.1).await;
+        let wc = winner.csrf().await;
+        let (status, body) = winner
+            .api(
+                reqwest::Method::POST,
+                "/api/enquiries/next",
+                Some(&wc),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = winner
+            .api(
+                reqwest::Method::POST,
+                &outcome,
+                Some(&wc),
+                Some(serde_json::json!({"outcome": "voicemail"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], expect, "{day}");
+    }
+    let (_, body) = winner
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/enquiries/{}", e.id),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(body["attempts"], 3);
+    assert_eq!(body["history"].as_array().unwrap().len(), 3);
+    let (_, list) = winner
+        .api(reqwest::Method::GET, "/api/enquiries", None, None)
+        .await;
+    assert!(
+        list["enquiries"].as_array().unwrap().is_empty(),
+        "closed as unreachable"
+    );
+
+    let actions = audit_actions(&app).await;
+    for a in [
+        "enquiry.claimed",
+        "enquiry.number-revealed",
+        "enquiry.outcome-recorded",
+        "enquiry.closed",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+    let entries = app
+        .store
+        .audit_entries(&helpline::staff::audit::Query {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let text = format!("{entries:?}");
+    assert!(
+        !text.contains("7700900123") && !text.contains("07700 900123"),
+        "no numbers in the audit log"
+    );
+}
+
+#[tokio::test]
+async fn click_to_call_and_take_next_caller_go_through_twilio() {
+    let twilio = MockServer::start().await;
+    let app = spawn_app_with(
+        NOW,
+        &[
+            ("TWILIO_API_BASE_URL", &twilio.uri()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT),
+        ],
+    )
+    .await;
+    let (uid, secret) = staff(
+        &app,
+        "h@example.nhs.uk",
+        Role::Handler,
+        Some("07700 900999"),
+    )
+    .await;
+    let e = enquiry(&app.store, "CA-CALL", "07700900123", "2026-11-24T09:30:00Z").await;
+    use base64::Engine;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{}", support::TOKEN))
+    );
+    Mock::given(method("POST"))
+        .and(path(format!("/2010-04-01/Accounts/{ACCOUNT}/Calls.json")))
+        .and(header("authorization", auth.as_str()))
+        .and(body_string_contains("To=%2B447700900999"))
+        .and(body_string_contains("From=%2B441517063602"))
+        .and(body_string_contains(
+            format!("%2Ftwilio%2Fconnect%2Fenquiry%2F{}", e.id).as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            serde_json::json!({"sid": "CA11111111111111111111111111111111", "status": "queued"}),
+        ))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/2010-04-01/Accounts/{ACCOUNT}/Queues.json")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"queues": [{"sid": "QU22222222222222222222222222222222", "friendly_name": "helpline", "current_size": 1}]})))
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/2010-04-01/Accounts/{ACCOUNT}/Queues/QU22222222222222222222222222222222/Members/Front.json")))
+        .and(body_string_contains(format!("%2Ftwilio%2Fconnect%2Fhandler%2F{uid}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"call_sid": "CA33333333333333333333333333333333", "queue_sid": "QU22222222222222222222222222222222", "position": 1, "wait_time": 30})))
+        .expect(1)
+        .mount(&twilio)
+        .await;
+
+    let mut b = Browser::new(&app);
+    b.sign_in("h@example.nhs.uk", &secret).await;
+    let csrf = b.csrf().await;
+    let call = format!("/api/enquiries/{}/call", e.id);
+    let (status, _) = b.api(reqwest::Method::POST, &call, Some(&csrf), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "claim first");
+    b.api(
+        reqwest::Method::POST,
+        &format!("/api/enquiries/{}/claim", e.id),
+        Some(&csrf),
+        None,
+    )
+    .await;
+    let (status, body) = b.api(reqwest::Method::POST, &call, Some(&csrf), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = b
+        .api(reqwest::Method::POST, "/api/queue/take", Some(&csrf), None)
+        .await;
+    assert_eq!(
+        (status, &body["taken"]),
+        (StatusCode::OK, &Value::Bool(true)),
+        "{body}"
+    );
+
+    // When the handler answers, Twilio asks what to do: dial the caller, as the helpline.
+    let url = format!("{}/twilio/connect/enquiry/{}", support::PUBLIC, e.id);
+    let params = vec![(
+        "CallSid".to_string(),
+        "CA11111111111111111111111111111111".to_string(),
+    )];
+    let res = app
+        .client
+        .post(format!(
+            "http://{}/twilio/connect/enquiry/{}",
+            app.addr, e.id
+        ))
+        .header("x-twilio-signature", support::sign(&url, &params))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(support::form_body(&params))
+        .send()
+        .await
+        .unwrap();
+    let twiml = res.text().await.unwrap();
+    assert!(
+        twiml.contains("<Dial callerId=\"+441517063602\""),
+        "{twiml}"
+    );
+    assert!(twiml.contains("<Number>+447700900123</Number>"), "{twiml}");
+    // Unsigned: refused.
+    let res = app
+        .client
+        .post(format!("http://{}/twilio/connect/handler/{uid}", app.addr))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(support::form_body(&params))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let actions = audit_actions(&app).await;
+    assert!(
+        actions.iter().any(|a| a == "enquiry.call-back-started"),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a == "queue.caller-taken"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_live_queue_streams_waiting_callers() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let (_, secret) = staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let mut b = Browser::new(&app);
+    b.sign_in("h@example.nhs.uk", &secret).await;
+    let mut call = app.call_from("+447700900555").await;
+    call.press("0").await;
+    app.clock.advance(Duration::seconds(95));
+    let res = b
+        .client
+        .get(b.url("/api/queue/events"))
+        .header(
+            "cookie",
+            format!("__Host-helpline={}", b.cookie.clone().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut res = res;
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), res.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.starts_with("event: queue"), "{text}");
+    let data: Value =
+        serde_json::from_str(text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    assert_eq!(data["waiting"], 1, "{data}");
+    assert_eq!(data["longest"], "1 min");
+    assert!(!text.contains("7700900555"), "no numbers on the queue");
+}
