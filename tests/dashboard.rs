@@ -911,3 +911,42 @@ async fn the_live_queue_streams_waiting_callers() {
     assert_eq!(data["longest"], "1 min");
     assert!(!text.contains("7700900555"), "no numbers on the queue");
 }
+
+/// docs/openapi.yaml documents every route under /api/ the service has.
+#[test]
+fn the_openapi_file_lists_every_api_route() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let doc = std::fs::read_to_string(format!("{root}/docs/openapi.yaml")).unwrap();
+    let yaml = &yaml_rust2::YamlLoader::load_from_str(&doc).unwrap()[0];
+    let paths: Vec<String> = yaml["paths"]
+        .as_hash()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let mut routes = Vec::new();
+    for file in ["api.rs", "admin.rs"] {
+        let src = std::fs::read_to_string(format!("{root}/src/dashboard/{file}")).unwrap();
+        for part in src.split(".route(").skip(1) {
+            let route = part
+                .trim_start()
+                .trim_start_matches('"')
+                .split('"')
+                .next()
+                .unwrap();
+            if route.starts_with("/api/") {
+                routes.push(route.replace("{user}", "{id}"));
+            }
+        }
+    }
+    assert!(routes.len() >= 15, "{routes:?}");
+    for r in &routes {
+        assert!(paths.contains(r), "{r} is not in docs/openapi.yaml");
+    }
+    for p in &paths {
+        assert!(
+            routes.contains(p),
+            "docs/openapi.yaml lists {p}, which the service does not have"
+        );
+    }
+}
