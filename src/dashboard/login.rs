@@ -240,6 +240,26 @@ async fn login(
     Ok(with_cookie(&id, Redirect::to(next)))
 }
 
+/// Both factors passed: audited, and a fresh session id for the signed-in session.
+async fn signed_in(
+    state: &Dashboard,
+    visitor: &Visitor,
+    session: &Session,
+    user: &User,
+) -> Result<String, WebError> {
+    state
+        .audit(
+            Some(user),
+            Action::LoginSucceeded,
+            None,
+            &visitor.address,
+            None,
+        )
+        .await;
+    let (_, id) = new_session(state, Some(session), Some(user), Stage::SignedIn, None).await?;
+    Ok(id)
+}
+
 /// The pending user of a half-done sign-in at `stage`, or back to the start.
 async fn pending_user(
     state: &Dashboard,
@@ -356,16 +376,7 @@ async fn code(
             )
             .await;
     }
-    state
-        .audit(
-            Some(&user),
-            Action::LoginSucceeded,
-            None,
-            &visitor.address,
-            None,
-        )
-        .await;
-    let (_, id) = new_session(&state, Some(&session), Some(&user), Stage::SignedIn, None).await?;
+    let id = signed_in(&state, &visitor, &session, &user).await?;
     Ok(with_cookie(&id, Redirect::to("/")))
 }
 
@@ -444,16 +455,7 @@ async fn enrol(
             Some("second factor"),
         )
         .await;
-    state
-        .audit(
-            Some(&user),
-            Action::LoginSucceeded,
-            None,
-            &visitor.address,
-            None,
-        )
-        .await;
-    let (_, id) = new_session(&state, Some(&session), Some(&user), Stage::SignedIn, None).await?;
+    let id = signed_in(&state, &visitor, &session, &user).await?;
     Ok(with_cookie(
         &id,
         Html(render(&views::RecoveryPage { codes: &codes })?),
