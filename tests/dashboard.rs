@@ -950,3 +950,531 @@ fn the_openapi_file_lists_every_api_route() {
         );
     }
 }
+
+/// A caller who gives up in the queue is listed once per number; one who leaves the queue
+/// to ask for a call back keeps the time they joined it, ahead of later requests.
+#[tokio::test]
+async fn callers_who_gave_up_in_the_queue_are_listed_and_keep_their_place() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let (_, secret) = staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+
+    // Gave up after 10 s: too short to list. After 45 s: listed as missed in queue.
+    let mut quick = app.call_from("+447700900111").await;
+    quick.press("0").await;
+    quick.queue_result("hangup", 10).await;
+    let mut gave_up = app.call_from("+447700900222").await;
+    gave_up.press("0").await;
+    gave_up.queue_result("hangup", 45).await;
+    // The same number again: merged into the open entry, not a second one.
+    let mut again = app.call_from("+447700900222").await;
+    again.press("0").await;
+    again.queue_result("hangup", 50).await;
+
+    // Joins the queue at 10:00, then an enquiry from someone else at 10:05, then at 10:10 the
+    // first caller presses 1 to leave the queue and asks for a call back.
+    let mut patient = app.call_from("+447700900333").await;
+    patient.press("0").await;
+    app.clock.advance(Duration::minutes(5));
+    enquiry(
+        &app.store,
+        "CA-LATER",
+        "07700900444",
+        "2026-11-24T10:05:00Z",
+    )
+    .await;
+    app.clock.advance(Duration::minutes(5));
+    patient.press_while_waiting("1").await;
+    patient.queue_result("leave", 600).await;
+    patient.press("1").await;
+    patient.press("1").await;
+    patient.press("1").await;
+    patient.leave_message(5).await;
+
+    let mut b = Browser::new(&app);
+    b.sign_in("h@example.nhs.uk", &secret).await;
+    let (_, list) = b
+        .api(reqwest::Method::GET, "/api/enquiries", None, None)
+        .await;
+    let list = list["enquiries"].as_array().unwrap().clone();
+    let summary: Vec<(String, String)> = list
+        .iter()
+        .map(|e| {
+            (
+                e["number"].as_str().unwrap().to_string(),
+                e["source"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(list.len(), 3, "{summary:?}");
+    assert_eq!(list[0]["source"], "missed-in-queue");
+    assert_eq!(list[0]["missed_calls"], 1, "the second hang-up is merged");
+    assert_eq!(list[1]["source"], "callback-request");
+    assert_eq!(
+        list[1]["waiting_since"], "2026-11-24T10:00:00Z",
+        "kept the time they joined the queue"
+    );
+    assert_eq!(list[2]["waiting_since"], "2026-11-24T10:05:00Z");
+    assert!(
+        list.iter()
+            .all(|e| !e["number"].as_str().unwrap().contains("7700900")),
+        "masked: {summary:?}"
+    );
+
+    // A call-back request from the number that gave up replaces the missed entry, keeping its time.
+    let mut back = app.call_from("+447700900222").await;
+    back.press("2").await;
+    back.press("1").await;
+    back.press("1").await;
+    back.press("1").await;
+    back.leave_message(5).await;
+    let (_, list) = b
+        .api(reqwest::Method::GET, "/api/enquiries", None, None)
+        .await;
+    let list = list["enquiries"].as_array().unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert_eq!(list[0]["source"], "callback-request");
+    assert_eq!(list[0]["waiting_since"], "2026-11-24T10:00:00Z");
+}
+
+#[tokio::test]
+async fn admins_manage_accounts_and_changes_end_sessions() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let (admin_id, asecret) = staff(&app, "admin@example.nhs.uk", Role::Admin, None).await;
+    let (hid, hsecret) = staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let mut admin = Browser::new(&app);
+    admin.sign_in("admin@example.nhs.uk", &asecret).await;
+    let mut handler = Browser::new(&app);
+    handler.sign_in("h@example.nhs.uk", &hsecret).await;
+
+    // Add an account from the Staff page: a one-time link is shown.
+    let page = admin.get("/admin/users").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let added = admin
+        .submit(
+            &page,
+            "/admin/users",
+            &[("email", "new@example.nhs.uk"), ("role", "handler")],
+        )
+        .await;
+    assert!(
+        added
+            .body
+            .contains("id=\"setup-link\">https://helpline.example.nhs.uk/setup/"),
+        "{}",
+        added.body
+    );
+    let dup = admin
+        .submit(
+            &added,
+            "/admin/users",
+            &[("email", "NEW@example.nhs.uk"), ("role", "handler")],
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::BAD_REQUEST, "the e-mail is taken");
+
+    // Changing the handler's role ends their session at once.
+    let csrf = admin.csrf().await;
+    let (status, _) = admin
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/users/{hid}"),
+            Some(&csrf),
+            Some(serde_json::json!({"action": "role", "role": "manager"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        handler.get("/queue").await.location(),
+        "/login",
+        "signed out by the role change"
+    );
+
+    // A password reset gives a new link; the second factor is kept.
+    app.clock.advance(Duration::seconds(60));
+    let (status, body) = admin
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/users/{hid}"),
+            Some(&csrf),
+            Some(serde_json::json!({"action": "reset"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let link = body["setup_link"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(support::PUBLIC)
+        .unwrap()
+        .to_string();
+    let mut h = Browser::new(&app);
+    let page = h.get(&link).await;
+    h.submit(
+        &page,
+        &link,
+        &[
+            ("password", "another long passphrase"),
+            ("confirm", "another long passphrase"),
+        ],
+    )
+    .await;
+    let login = h.get("/login").await;
+    let next = h
+        .submit(
+            &login,
+            "/login",
+            &[
+                ("email", "h@example.nhs.uk"),
+                ("password", "another long passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        next.location(),
+        "/login/code",
+        "a reset does not skip the second factor"
+    );
+    let page = h.get("/login/code").await;
+    let code = totp::code_at(&hsecret, app.clock.now()).unwrap();
+    assert_eq!(
+        h.submit(&page, "/login/code", &[("code", &code)])
+            .await
+            .location(),
+        "/"
+    );
+
+    // Disabling ends the session; an admin cannot disable themselves.
+    let (status, _) = admin
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/users/{hid}"),
+            Some(&csrf),
+            Some(serde_json::json!({"action": "disable"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.get("/queue").await.location(), "/login");
+    let login = h.get("/login").await;
+    let refused = h
+        .submit(
+            &login,
+            "/login",
+            &[
+                ("email", "h@example.nhs.uk"),
+                ("password", "another long passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let (status, body) = admin
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/users/{admin_id}"),
+            Some(&csrf),
+            Some(serde_json::json!({"action": "disable"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // The audit log shows each change, and the admin can read and export it.
+    let audit = admin.get("/admin/audit?action=account.role-changed").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(audit.body.contains("account.role-changed"));
+    let csv = admin.get("/api/audit.csv").await;
+    assert!(
+        csv.body
+            .starts_with("id,at,actor,action,target,address,detail"),
+        "{}",
+        csv.body
+    );
+    for a in [
+        "account.created",
+        "account.role-changed",
+        "account.password-reset",
+        "account.disabled",
+    ] {
+        assert!(csv.body.contains(a), "{a}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_absolute_lifetime_and_claims_lapse() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let (_, s1) = staff(&app, "one@example.nhs.uk", Role::Handler, None).await;
+    let (_, s2) = staff(&app, "two@example.nhs.uk", Role::Handler, None).await;
+    let e = enquiry(
+        &app.store,
+        "CA-LAPSE",
+        "07700900123",
+        "2026-11-24T09:30:00Z",
+    )
+    .await;
+    let mut one = Browser::new(&app);
+    one.sign_in("one@example.nhs.uk", &s1).await;
+    let c1 = one.csrf().await;
+    let (status, _) = one
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/enquiries/{}/claim", e.id),
+            Some(&c1),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut two = Browser::new(&app);
+    app.clock.advance(Duration::seconds(30));
+    two.sign_in("two@example.nhs.uk", &s2).await;
+    let c2 = two.csrf().await;
+    let claim = format!("/api/enquiries/{}/claim", e.id);
+    assert_eq!(
+        two.api(reqwest::Method::POST, &claim, Some(&c2), None)
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    // Abandoned for 21 minutes: the claim lapses and someone else may take it.
+    app.clock.advance(Duration::minutes(21));
+    assert_eq!(
+        two.api(reqwest::Method::POST, &claim, Some(&c2), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    // Busy all day (never idle 30 minutes), the session still ends 10 hours after sign-in.
+    for _ in 0..20 {
+        app.clock.advance(Duration::minutes(29));
+        if two.get("/queue").await.status != StatusCode::OK {
+            break;
+        }
+    }
+    let signed_in_for = app.clock.now() - at(NOW);
+    assert!(
+        signed_in_for >= Duration::hours(10)
+            && signed_in_for < Duration::hours(10) + Duration::minutes(30),
+        "{signed_in_for}"
+    );
+    assert_eq!(two.get("/queue").await.location(), "/login");
+}
+
+#[tokio::test]
+async fn texts_go_to_mobiles_once_and_recordings_stream_through_the_service() {
+    let twilio = MockServer::start().await;
+    let app = spawn_app_with(
+        NOW,
+        &[
+            ("TWILIO_API_BASE_URL", &twilio.uri()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT),
+            ("HELPLINE_SMS_FROM", "+447700900000"),
+            ("HELPLINE_SMS_CONFIRMATION", "true"),
+            ("HELPLINE_SMS_UNREACHABLE", "true"),
+            ("HELPLINE_CALLBACK_ATTEMPTS", "1"),
+        ],
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+        )))
+        .and(body_string_contains("To=%2B447700900123"))
+        .and(body_string_contains("From=%2B447700900000"))
+        .and(body_string_contains("reference"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            serde_json::json!({"sid": "SM44444444444444444444444444444444", "status": "queued"}),
+        ))
+        .expect(2)
+        .mount(&twilio)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE0123456789abcdef0123456789abcdef.mp3"
+        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "audio/mpeg")
+                .set_body_bytes(b"ID3-fake-audio".to_vec()),
+        )
+        .expect(1)
+        .mount(&twilio)
+        .await;
+
+    // A call-back request from a mobile: the reference is texted (once, even if Twilio retries).
+    let mut call = app.call_from("+447700900123").await;
+    call.press("2").await;
+    call.press("1").await;
+    call.press("1").await;
+    call.press("1").await;
+    call.leave_message(5).await;
+    // A landline gets no text.
+    let mut landline = app.call_from("+441517060000").await;
+    landline.press("2").await;
+    landline.press("1").await;
+    landline.press("1").await;
+    landline.press("1").await;
+    landline.leave_message(5).await;
+    let stored = app.store.list_enquiries().await.unwrap();
+    let mobile = stored
+        .iter()
+        .find(|e| e.callback_number == "+447700900123")
+        .unwrap()
+        .clone();
+    for _ in 0..50 {
+        if !app.store.texts(&mobile.id).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.store.texts(&mobile.id).await.unwrap(),
+        vec![("reference".to_string(), "sent".to_string())]
+    );
+
+    // The recording plays through the service (the Twilio URL never reaches the browser).
+    // Stored as Twilio gives it (RecordingUrl of our account).
+    let rec = app
+        .store
+        .create_enquiry(&NewEnquiry {
+            call_sid: "CA-REC2".into(),
+            callback_number: helpline::phone::UkNumber::parse("07700900124").unwrap(),
+            trust: Trust::RoyalLiverpool,
+            category: Category::Other,
+            recording: Some(helpline::enquiries::Recording {
+                url: format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE0123456789abcdef0123456789abcdef"),
+                duration_seconds: 9,
+            }),
+            created_at: at("2026-11-24T09:41:00Z"),
+            callback_due: at("2026-11-26T09:41:00Z").date_naive(),
+            source: Source::CallbackRequest,
+            waiting_since: at("2026-11-24T09:41:00Z"),
+        })
+        .await
+        .unwrap();
+    let (_, secret) = staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let mut b = Browser::new(&app);
+    b.sign_in("h@example.nhs.uk", &secret).await;
+    let page = b.get(&format!("/enquiries/{}", rec.id)).await;
+    assert!(page
+        .body
+        .contains(&format!("src=\"/enquiries/{}/recording\"", rec.id)));
+    assert!(
+        !page.body.contains("api.twilio.com"),
+        "the Twilio URL stays on the server"
+    );
+    let audio = b.get(&format!("/enquiries/{}/recording", rec.id)).await;
+    assert_eq!(audio.status, StatusCode::OK);
+    assert_eq!(audio.headers["content-type"], "audio/mpeg");
+    assert_eq!(audio.body, "ID3-fake-audio");
+    assert!(audit_actions(&app)
+        .await
+        .iter()
+        .any(|a| a == "enquiry.recording-played"));
+
+    // The last attempt unanswered: closed as unreachable, and the mobile is texted how to call.
+    let csrf = b.csrf().await;
+    b.api(
+        reqwest::Method::POST,
+        &format!("/api/enquiries/{}/claim", mobile.id),
+        Some(&csrf),
+        None,
+    )
+    .await;
+    let (status, body) = b
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/enquiries/{}/outcome", mobile.id),
+            Some(&csrf),
+            Some(serde_json::json!({"outcome": "no-answer"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("unreachable")),
+        "{body}"
+    );
+    for _ in 0..50 {
+        if app.store.texts(&mobile.id).await.unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let texts = app.store.texts(&mobile.id).await.unwrap();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert_eq!(texts[1].0, "unreachable");
+    let landline_id = &stored
+        .iter()
+        .find(|e| e.callback_number == "+441517060000")
+        .unwrap()
+        .id;
+    assert!(
+        app.store.texts(landline_id).await.unwrap().is_empty(),
+        "landlines are never texted"
+    );
+}
+
+/// `helpline users add` prints a working one-time link; `helpline audit export` writes CSV.
+#[tokio::test]
+async fn the_command_line_adds_accounts_and_exports_the_audit_log() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_helpline"))
+            .args(args)
+            .env("DATABASE_URL", app.db.url())
+            .env("HELPLINE_PUBLIC_URL", support::PUBLIC)
+            .env_remove("HELPLINE_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, out, err) = run(&[
+        "users",
+        "add",
+        "--email",
+        "Lead@Example.NHS.uk",
+        "--role",
+        "admin",
+    ]);
+    assert!(ok, "{err}");
+    let link = out
+        .lines()
+        .find(|l| l.starts_with(support::PUBLIC))
+        .unwrap()
+        .to_string();
+    let (ok, _, err) = run(&[
+        "users",
+        "add",
+        "--email",
+        "lead@example.nhs.uk",
+        "--role",
+        "admin",
+    ]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = run(&[
+        "users",
+        "add",
+        "--email",
+        "x@example.nhs.uk",
+        "--role",
+        "root",
+    ]);
+    assert!(!ok && err.contains("handler, manager or admin"), "{err}");
+    let mut b = Browser::new(&app);
+    let path = link.strip_prefix(support::PUBLIC).unwrap().to_string();
+    let page = b.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "the printed link works");
+    let (ok, out, _) = run(&["users", "list", "--json"]);
+    assert!(ok);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["email"], "lead@example.nhs.uk");
+    assert_eq!(list[0]["set_up"], false);
+    let (ok, out, err) = run(&["audit", "export", "--since", "2026-01-01"]);
+    assert!(ok, "{err}");
+    let mut rdr = csv::Reader::from_reader(out.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert!(rows.iter().any(|r| &r[3] == "account.created"), "{out}");
+    let (ok, _, err) = run(&["audit", "export", "--since", "last week"]);
+    assert!(!ok && err.contains("YYYY-MM-DD"), "{err}");
+}

@@ -195,7 +195,8 @@ async fn login(
     let now = state.now();
     if let Some(at) = paused_until(&state, &account_key, &address_key).await? {
         tracing::warn!(
-            security_event = "login-throttled",
+            security = true,
+            event = "login-throttled",
             "sign-in paused after repeated failures"
         );
         state
@@ -212,7 +213,7 @@ async fn login(
     );
     let Some(user) = usable.filter(|_| ok) else {
         failed(&state, &account_key, &address_key).await?;
-        tracing::warn!(security_event = "login-failed", "sign-in failed");
+        tracing::warn!(security = true, event = "login-failed", "sign-in failed");
         state
             .audit(
                 None,
@@ -343,7 +344,8 @@ async fn code(
     if !ok {
         failed(&state, &account_key, &address_key).await?;
         tracing::warn!(
-            security_event = "second-factor-failed",
+            security = true,
+            event = "second-factor-failed",
             "second factor refused"
         );
         state

@@ -283,7 +283,7 @@ impl Staff {
         if self.user.role.allows(needed) {
             return Ok(());
         }
-        tracing::warn!(security_event = "access-denied", user = %self.user.id, role = %self.user.role, needed = %needed, "access denied");
+        tracing::warn!(security = true, event = "access-denied", user = %self.user.id, role = %self.user.role, needed = %needed, "access denied");
         state
             .audit(
                 Some(&self.user),
@@ -361,7 +361,8 @@ async fn csrf_guard(State(state): State<Dashboard>, req: Request, next: Next) ->
     }
     let refuse = |why: &str| {
         tracing::warn!(
-            security_event = "csrf-refused",
+            security = true,
+            event = "csrf-refused",
             reason = why,
             "state-changing request refused"
         );
