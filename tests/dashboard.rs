@@ -797,10 +797,13 @@ async fn click_to_call_and_take_next_caller_go_through_twilio() {
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"queues": [{"sid": "QU22222222222222222222222222222222", "friendly_name": "helpline", "current_size": 1}]})))
         .mount(&twilio)
         .await;
+    let mut queued = app.call_from("+447700900555").await;
+    queued.press("0").await;
+    app.clock.advance(Duration::seconds(42));
     Mock::given(method("POST"))
         .and(path(format!("/2010-04-01/Accounts/{ACCOUNT}/Queues/QU22222222222222222222222222222222/Members/Front.json")))
         .and(body_string_contains(format!("%2Ftwilio%2Fconnect%2Fhandler%2F{uid}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"call_sid": "CA33333333333333333333333333333333", "queue_sid": "QU22222222222222222222222222222222", "position": 1, "wait_time": 30})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"call_sid": queued.sid, "queue_sid": "QU22222222222222222222222222222222", "position": 1, "wait_time": 30})))
         .expect(1)
         .mount(&twilio)
         .await;
@@ -828,6 +831,13 @@ async fn click_to_call_and_take_next_caller_go_through_twilio() {
         (StatusCode::OK, &Value::Bool(true)),
         "{body}"
     );
+    let (_, queue) = b.api(reqwest::Method::GET, "/api/queue", None, None).await;
+    assert_eq!(
+        queue["waiting"], 0,
+        "the caller taken has left the queue: {queue}"
+    );
+    let call = app.store.call(&queued.sid).await.unwrap().unwrap();
+    assert_eq!(call.queue_wait_seconds, Some(42));
 
     // When the handler answers, Twilio asks what to do: dial the caller, as the helpline.
     let url = format!("{}/twilio/connect/enquiry/{}", support::PUBLIC, e.id);

@@ -265,6 +265,23 @@ impl Dashboard {
         );
         let taken = self.twilio.dequeue_front(&self.queue_name, &url).await?;
         if let Some(call_sid) = &taken {
+            // Out of the queue now (Twilio's own report, `redirected`, may follow): the live
+            // queue drops them at once, and the wait counts for the estimate callers hear.
+            let now = self.now();
+            let waited = self
+                .store
+                .call(call_sid)
+                .await?
+                .and_then(|c| c.queue_joined_at)
+                .map(|joined| (now - joined).num_seconds().max(0));
+            self.store
+                .queue_left(call_sid, "redirected", waited, now)
+                .await?;
+            self.publish(Event::QueueLeft {
+                call_sid: call_sid.clone(),
+                result: "redirected".into(),
+            })
+            .await;
             self.audit(
                 Some(&staff.user),
                 Action::CallerTaken,

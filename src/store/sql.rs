@@ -204,7 +204,7 @@ macro_rules! sql_store {
 
             async fn answered_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT queue_wait_seconds FROM calls WHERE queue_result = 'bridged' AND queue_left_at >= $1 \
+                    "SELECT queue_wait_seconds FROM calls WHERE queue_result IN ('bridged', 'redirected') AND queue_left_at >= $1 \
                      AND queue_wait_seconds IS NOT NULL AND simulated = FALSE",
                 )
                 .bind(since)
