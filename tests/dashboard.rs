@@ -980,11 +980,12 @@ async fn callers_who_gave_up_in_the_queue_are_listed_and_keep_their_place() {
     again.press("0").await;
     again.queue_result("hangup", 50).await;
 
-    // Joins the queue at 10:00, then an enquiry from someone else at 10:05, then at 10:10 the
+    // Joins the queue at 10:01, then an enquiry from someone else at 10:05, then at 10:10 the
     // first caller presses 1 to leave the queue and asks for a call back.
+    app.clock.advance(Duration::minutes(1));
     let mut patient = app.call_from("+447700900333").await;
     patient.press("0").await;
-    app.clock.advance(Duration::minutes(5));
+    app.clock.advance(Duration::minutes(4));
     enquiry(
         &app.store,
         "CA-LATER",
@@ -1020,7 +1021,7 @@ async fn callers_who_gave_up_in_the_queue_are_listed_and_keep_their_place() {
     assert_eq!(list[0]["missed_calls"], 1, "the second hang-up is merged");
     assert_eq!(list[1]["source"], "callback-request");
     assert_eq!(
-        list[1]["waiting_since"], "2026-11-24T10:00:00Z",
+        list[1]["waiting_since"], "2026-11-24T10:01:00Z",
         "kept the time they joined the queue"
     );
     assert_eq!(list[2]["waiting_since"], "2026-11-24T10:05:00Z");
