@@ -40,7 +40,7 @@ pub fn router(
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
                 }))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -51,6 +51,15 @@ pub fn router(
                 // Refuses an over-long body from its Content-Length before reading it (413).
                 .layer(RequestBodyLimitLayer::new(MAX_WEBHOOK_BODY)),
         )
+}
+
+/// The path as logs may show it: a one-time set-up link's token is a secret.
+fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/setup/") {
+        "/setup/[token]"
+    } else {
+        path
+    }
 }
 
 /// Alive: the process answers.

@@ -70,12 +70,27 @@ async fn security_events_are_logged_without_personal_data() {
         .unwrap();
     assert_eq!(res.status(), 403);
 
+    // A set-up link's token is a secret: requests for it are logged without it.
+    let res = client
+        .get(format!("{base}/setup/secret-setup-token-abc123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
     let logs = captured.text();
+    assert!(logs.contains("/setup/[token]"), "{logs}");
     for event in ["login-failed", "csrf-refused", "signature check failed"] {
         assert!(logs.contains(event), "`{event}` missing:\n{logs}");
     }
     assert!(logs.matches("security=true").count() >= 3, "{logs}");
-    for secret in ["victim", "hunter2", "7700900123", csrf] {
+    for secret in [
+        "victim",
+        "hunter2",
+        "7700900123",
+        csrf,
+        "secret-setup-token",
+    ] {
         assert!(
             !logs.contains(secret),
             "`{secret}` leaked into the logs:\n{logs}"
