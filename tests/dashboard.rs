@@ -1489,3 +1489,35 @@ async fn the_command_line_adds_accounts_and_exports_the_audit_log() {
     let (ok, _, err) = run(&["audit", "export", "--since", "last week"]);
     assert!(!ok && err.contains("YYYY-MM-DD"), "{err}");
 }
+
+/// Credential stuffing from one address (a different account each time) is paused too.
+#[tokio::test]
+async fn many_failures_from_one_address_pause_sign_in_from_it() {
+    let app = spawn_app_with(NOW, &[]).await;
+    staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let mut b = Browser::new(&app);
+    let mut page = b.get("/login").await;
+    for i in 0..20 {
+        let email = format!("guess{i}@example.nhs.uk");
+        page = b
+            .submit(
+                &page,
+                "/login",
+                &[("email", &email), ("password", "Password123!")],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let paused = b
+        .submit(
+            &page,
+            "/login",
+            &[("email", "h@example.nhs.uk"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(paused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(audit_actions(&app)
+        .await
+        .iter()
+        .any(|a| a == "login.throttled"));
+}
