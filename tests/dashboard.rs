@@ -177,7 +177,7 @@ async fn staff(app: &TestApp, email: &str, role: Role, phone: Option<&str>) -> (
     user.password_hash = Some(helpline::staff::password::hash(PASSWORD).unwrap());
     user.totp_secret = Some(secret.clone());
     user.setup_token_hash = None;
-    app.store.update_user(&user).await.unwrap();
+    assert!(app.store.update_user(&user).await.unwrap());
     (user.id, secret)
 }
 
@@ -1520,4 +1520,72 @@ async fn many_failures_from_one_address_pause_sign_in_from_it() {
         .await
         .iter()
         .any(|a| a == "login.throttled"));
+}
+
+/// Guesses sent in parallel all count against the limit; a change made from a stale copy
+/// of an account (say, a phone update racing a disable) changes nothing.
+#[tokio::test]
+async fn parallel_guesses_all_count_and_stale_account_copies_change_nothing() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let (id, _) = staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let mut b = Browser::new(&app);
+    let page = b.get("/login").await;
+    let csrf = page.csrf();
+    let cookie = b.cookie.clone().unwrap();
+    let guesses = (0..10).map(|i| {
+        let body = support::form_body(&[
+            ("csrf".to_string(), csrf.clone()),
+            ("email".to_string(), "h@example.nhs.uk".to_string()),
+            ("password".to_string(), format!("guess number {i}")),
+        ]);
+        b.client
+            .post(b.url("/login"))
+            .header("cookie", format!("__Host-helpline={cookie}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let refused = answers
+        .iter()
+        .filter(|r| r.as_ref().unwrap().status() == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        refused >= 5,
+        "at most 5 of 10 parallel guesses were checked: {refused} refused"
+    );
+    let page = b.get("/login").await;
+    let right = b
+        .submit(
+            &page,
+            "/login",
+            &[("email", "h@example.nhs.uk"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+
+    let mut stale = app.store.user(&id).await.unwrap().unwrap();
+    let mut fresh = stale.clone();
+    helpline::staff::accounts::change(
+        app.store.as_ref(),
+        &mut fresh,
+        &accounts::Change::Disable,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    let undo = accounts::change(
+        app.store.as_ref(),
+        &mut stale,
+        &accounts::Change::Phone(Some("07700900999".into())),
+        app.clock.now(),
+    )
+    .await;
+    assert!(
+        matches!(undo, Err(accounts::AccountError::Changed)),
+        "{:?}",
+        undo.err()
+    );
+    let now = app.store.user(&id).await.unwrap().unwrap();
+    assert!(now.disabled && now.phone.is_none(), "the disable stands");
 }

@@ -51,7 +51,7 @@ impl helpline::store::DashboardStore for DownStore {
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         down()
     }
-    async fn update_user(&self, _: &User) -> Result<(), StoreError> {
+    async fn update_user(&self, _: &User) -> Result<bool, StoreError> {
         down()
     }
     async fn totp_last_step(&self, _: &str) -> Result<Option<i64>, StoreError> {
@@ -98,7 +98,11 @@ impl helpline::store::DashboardStore for DownStore {
         _: &str,
         _: &str,
         _: DateTime<Utc>,
+        _: &str,
     ) -> Result<(), StoreError> {
+        down()
+    }
+    async fn forgive_login_attempt(&self, _: &str) -> Result<(), StoreError> {
         down()
     }
     async fn login_failures(

@@ -27,6 +27,7 @@ impl From<AccountError> for WebError {
         match e {
             AccountError::Store(s) => WebError::Store(s),
             AccountError::NotFound => WebError::NotFound,
+            AccountError::Changed => WebError::Conflict(AccountError::Changed.to_string()),
             other => WebError::BadRequest(other.to_string()),
         }
     }

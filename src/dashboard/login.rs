@@ -145,42 +145,64 @@ fn throttled(
     res
 }
 
-/// When sign-in from this account or address may be tried again, if it is paused now.
-async fn paused_until(
-    state: &Dashboard,
-    account_key: &str,
-    address_key: &str,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, WebError> {
-    let now = state.now();
-    let since = now - state.throttle.window;
-    let (n, oldest) = state
-        .store
-        .login_failures("account", account_key, since)
-        .await?;
-    let by_account = state
-        .throttle
-        .retry_at(n, oldest, state.throttle.per_account);
-    let (n, oldest) = state
-        .store
-        .login_failures("address", address_key, since)
-        .await?;
-    let by_address = state
-        .throttle
-        .retry_at(n, oldest, state.throttle.per_address);
-    Ok(by_account.max(by_address))
+/// One sign-in attempt, recorded as a failure before it is checked (so parallel guesses
+/// all count) and forgiven if it succeeds.
+struct Attempt {
+    token: String,
+    account_key: String,
 }
 
-async fn failed(state: &Dashboard, account_key: &str, address_key: &str) -> Result<(), WebError> {
+/// Records an attempt for the account and the address; returns it, and when sign-in may be
+/// tried again if it is paused (this attempt included: the limit's worth of failures is
+/// allowed, the next is refused).
+async fn begin_attempt(
+    state: &Dashboard,
+    account_key: &str,
+    address: &str,
+) -> Result<(Attempt, Option<chrono::DateTime<chrono::Utc>>), WebError> {
     let now = state.now();
-    state
-        .store
-        .record_login_failure("account", account_key, now)
-        .await?;
-    state
-        .store
-        .record_login_failure("address", address_key, now)
-        .await?;
-    Ok(())
+    let token = staff::random_token();
+    let address_key = token_hash(&address_prefix(address));
+    let since = now - state.throttle.window;
+    let mut paused = None;
+    for (scope, key, limit) in [
+        ("account", account_key, state.throttle.per_account),
+        ("address", address_key.as_str(), state.throttle.per_address),
+    ] {
+        state
+            .store
+            .record_login_failure(scope, key, now, &token)
+            .await?;
+        let (n, oldest) = state.store.login_failures(scope, key, since).await?;
+        paused = paused.max(state.throttle.retry_at(n, oldest, limit + 1));
+    }
+    Ok((
+        Attempt {
+            token,
+            account_key: account_key.to_string(),
+        },
+        paused,
+    ))
+}
+
+/// The part of an address that names one network: IPv4 whole, IPv6 by its /64 (one
+/// household or server has a whole /64 to hop around in).
+fn address_prefix(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => address.to_string(),
+    }
+}
+
+impl Attempt {
+    /// It succeeded: it is not a failure after all.
+    async fn forgive(&self, state: &Dashboard) -> Result<(), WebError> {
+        state.store.forgive_login_attempt(&self.token).await?;
+        Ok(())
+    }
 }
 
 async fn login(
@@ -190,10 +212,9 @@ async fn login(
 ) -> Result<Response, WebError> {
     let email =
         staff::normalise_email(&form.email).unwrap_or_else(|_| form.email.trim().to_lowercase());
-    let account_key = token_hash(&email);
-    let address_key = token_hash(&visitor.address);
     let now = state.now();
-    if let Some(at) = paused_until(&state, &account_key, &address_key).await? {
+    let (attempt, paused) = begin_attempt(&state, &token_hash(&email), &visitor.address).await?;
+    if let Some(at) = paused {
         tracing::warn!(
             security = true,
             event = "login-throttled",
@@ -207,12 +228,12 @@ async fn login(
     let user = state.store.user_by_email(&email).await?;
     let usable = user.as_ref().filter(|u| !u.disabled);
     // The same work (an argon2 check) whether or not the account exists.
-    let ok = password::verify(
-        &form.password,
-        usable.and_then(|u| u.password_hash.as_deref()),
-    );
+    let ok = password::verify_off_thread(
+        form.password.clone(),
+        usable.and_then(|u| u.password_hash.clone()),
+    )
+    .await;
     let Some(user) = usable.filter(|_| ok) else {
-        failed(&state, &account_key, &address_key).await?;
         tracing::warn!(security = true, event = "login-failed", "sign-in failed");
         state
             .audit(
@@ -232,6 +253,7 @@ async fn login(
         })?;
         return Ok(page_with_session(id, StatusCode::UNAUTHORIZED, html));
     };
+    attempt.forgive(&state).await?;
     let (stage, pending, next) = if user.totp_secret.is_some() {
         (Stage::SecondFactor, None, "/login/code")
     } else {
@@ -306,10 +328,10 @@ async fn code(
     let Some((session, user)) = pending_user(&state, &visitor, Stage::SecondFactor).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let account_key = token_hash(&user.email);
-    let address_key = token_hash(&visitor.address);
     let now = state.now();
-    if let Some(at) = paused_until(&state, &account_key, &address_key).await? {
+    let (attempt, paused) =
+        begin_attempt(&state, &token_hash(&user.email), &visitor.address).await?;
+    if let Some(at) = paused {
         state.store.delete_session(&session.id_hash).await?;
         state
             .audit(
@@ -342,7 +364,6 @@ async fn code(
         None => false,
     };
     if !ok {
-        failed(&state, &account_key, &address_key).await?;
         tracing::warn!(
             security = true,
             event = "second-factor-failed",
@@ -363,9 +384,10 @@ async fn code(
         })?;
         return Ok((StatusCode::UNAUTHORIZED, Html(html)).into_response());
     }
+    attempt.forgive(&state).await?;
     state
         .store
-        .clear_login_failures("account", &account_key)
+        .clear_login_failures("account", &attempt.account_key)
         .await?;
     if recovery {
         state
@@ -438,9 +460,16 @@ async fn enrol(
         })?;
         return Ok((StatusCode::UNAUTHORIZED, Html(html)).into_response());
     };
+    // Enrols only an account without a second factor, and only from the copy just read:
+    // a stale enrolment session can never replace a factor set up meanwhile.
     user.totp_secret = Some(secret);
     user.updated_at = now;
-    state.store.update_user(&user).await?;
+    let enrolled =
+        user_had_no_factor(&state, &user.id).await? && state.store.update_user(&user).await?;
+    if !enrolled {
+        state.store.delete_session(&session.id_hash).await?;
+        return Ok(Redirect::to("/login").into_response());
+    }
     state.store.use_totp_step(&user.id, step).await?;
     let codes = staff::recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| token_hash(c)).collect();
@@ -462,6 +491,14 @@ async fn enrol(
         &id,
         Html(render(&views::RecoveryPage { codes: &codes })?),
     ))
+}
+
+async fn user_had_no_factor(state: &Dashboard, id: &str) -> Result<bool, WebError> {
+    Ok(state
+        .store
+        .user(id)
+        .await?
+        .is_some_and(|u| u.totp_secret.is_none()))
 }
 
 /// The account a set-up link belongs to, if the link is still good.
@@ -525,7 +562,7 @@ async fn setup(
     let problem = if form.password != form.confirm {
         Some("The two passwords are different. Type the same password twice.".to_string())
     } else {
-        password::hash(&form.password).err().map(|e| {
+        password::check_rules(&form.password).err().map(|e| {
             let mut m = e.to_string();
             if let Some(f) = m.get_mut(0..1) {
                 f.make_ascii_uppercase();
@@ -543,12 +580,22 @@ async fn setup(
         })?;
         return Ok(page_with_session(id, StatusCode::BAD_REQUEST, html));
     }
-    let hash = password::hash(&form.password).map_err(|_| WebError::Render)?;
+    let hash = password::hash_off_thread(form.password.clone())
+        .await
+        .map_err(|_| WebError::Render)?;
     user.password_hash = Some(hash);
     user.setup_token_hash = None;
     user.setup_expires_at = None;
     user.updated_at = state.now();
-    state.store.update_user(&user).await?;
+    // Conditional on the version read: the link works once, even for two requests at once,
+    // and never undoes a change (such as a disable) made meanwhile.
+    if !state.store.update_user(&user).await? {
+        return Ok((
+            StatusCode::NOT_FOUND,
+            Html(views::message_page(StatusCode::NOT_FOUND, LINK_DEAD)),
+        )
+            .into_response());
+    }
     // A new password ends every session the account had.
     state.store.delete_user_sessions(&user.id).await?;
     state

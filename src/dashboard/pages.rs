@@ -520,7 +520,11 @@ async fn account(
     let mut user = staff.user.clone();
     user.phone = phone;
     user.updated_at = d.now();
-    d.store.update_user(&user).await?;
+    if !d.store.update_user(&user).await? {
+        return Err(WebError::Conflict(
+            "Your account was changed meanwhile. Reload the page and try again.".into(),
+        ));
+    }
     d.audit(
         Some(&staff.user),
         Action::PhoneChanged,

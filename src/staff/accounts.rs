@@ -16,6 +16,8 @@ pub enum AccountError {
     NotFound,
     #[error("that is not a UK phone number: write it like 07700 900123")]
     BadPhone,
+    #[error("the account was changed by someone else meanwhile: reload and try again")]
+    Changed,
     #[error("an administrator cannot remove their own administrator role or disable themselves")]
     OwnAccount,
 }
@@ -85,7 +87,10 @@ pub async fn change(
         }
     }
     user.updated_at = now;
-    store.update_user(user).await?;
+    if !store.update_user(user).await? {
+        return Err(AccountError::Changed);
+    }
+    user.version += 1;
     if end_sessions {
         store.delete_user_sessions(&user.id).await?;
     }

@@ -77,6 +77,8 @@ pub struct User {
     pub setup_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every change: a change made from an older copy is refused.
+    pub version: i64,
 }
 
 // Never print a hash or a secret by accident.
@@ -114,6 +116,7 @@ impl User {
                 setup_expires_at: Some(token.expires_at),
                 created_at: now,
                 updated_at: now,
+                version: 0,
             },
             token,
         ))
@@ -342,6 +345,8 @@ pub enum StaffError {
     BadEmail,
     #[error("the password must be at least {0} characters long")]
     ShortPassword(usize),
+    #[error("the password must be at most {0} characters long")]
+    LongPassword(usize),
     #[error("the password could not be hashed")]
     Hash,
 }

@@ -12,13 +12,7 @@ pub const MAX_LENGTH: usize = 256;
 
 /// The PHC string for a new password.
 pub fn hash(password: &str) -> Result<String, StaffError> {
-    let len = password.chars().count();
-    if len < MIN_LENGTH {
-        return Err(StaffError::ShortPassword(MIN_LENGTH));
-    }
-    if len > MAX_LENGTH {
-        return Err(StaffError::Hash);
-    }
+    check_rules(password)?;
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
@@ -41,6 +35,45 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
         .verify_password(password.as_bytes(), hash)
         .is_ok();
     ok && real
+}
+
+/// At most this many hashes at once: each takes ~19 MiB and a core for a moment, and runs
+/// on the blocking pool, never on the threads that answer Twilio's webhooks.
+const CONCURRENT_HASHES: usize = 4;
+
+fn permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(CONCURRENT_HASHES))
+}
+
+/// [`hash`] off the async threads.
+pub async fn hash_off_thread(password: String) -> Result<String, StaffError> {
+    let _permit = permits().acquire().await.map_err(|_| StaffError::Hash)?;
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|_| StaffError::Hash)?
+}
+
+/// [`verify`] off the async threads.
+pub async fn verify_off_thread(password: String, stored: Option<String>) -> bool {
+    let Ok(_permit) = permits().acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || verify(&password, stored.as_deref()))
+        .await
+        .unwrap_or(false)
+}
+
+/// Whether a new password meets the rules (checked before any hashing).
+pub fn check_rules(password: &str) -> Result<(), StaffError> {
+    let len = password.chars().count();
+    if len < MIN_LENGTH {
+        Err(StaffError::ShortPassword(MIN_LENGTH))
+    } else if len > MAX_LENGTH {
+        Err(StaffError::LongPassword(MAX_LENGTH))
+    } else {
+        Ok(())
+    }
 }
 
 /// A hash of a random password, made once per process.

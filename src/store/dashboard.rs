@@ -29,8 +29,9 @@ pub trait DashboardStore: Send + Sync {
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     async fn user_by_setup_token(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
-    /// Saves every field of the account but its TOTP step.
-    async fn update_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Saves every field of the account but its TOTP step, if nobody changed it since
+    /// `user` was read (its `version`); false (nothing written) otherwise.
+    async fn update_user(&self, user: &User) -> Result<bool, StoreError>;
     async fn totp_last_step(&self, user_id: &str) -> Result<Option<i64>, StoreError>;
     /// Records the time step of a code just used; false when it was not newer than the last
     /// (the same code twice, even from two requests at once).
@@ -61,12 +62,16 @@ pub trait DashboardStore: Send + Sync {
         idle_before: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    /// Records a sign-in attempt as a failure (`attempt` names it, to forgive it later).
     async fn record_login_failure(
         &self,
         scope: &str,
         key: &str,
         at: DateTime<Utc>,
+        attempt: &str,
     ) -> Result<(), StoreError>;
+    /// The attempt succeeded: removes what it recorded.
+    async fn forgive_login_attempt(&self, attempt: &str) -> Result<(), StoreError>;
     /// Failures since `since`: how many, and the oldest.
     async fn login_failures(
         &self,
@@ -193,10 +198,11 @@ macro_rules! dashboard_sql {
                 rows.into_iter().map(crate::staff::User::try_from).collect()
             }
 
-            async fn update_user(&self, u: &crate::staff::User) -> Result<(), StoreError> {
-                sqlx::query(
+            async fn update_user(&self, u: &crate::staff::User) -> Result<bool, StoreError> {
+                let done = sqlx::query(
                     "UPDATE users SET role = $2, phone = $3, password_hash = $4, totp_secret = $5, disabled = $6, \
-                     setup_token_hash = $7, setup_expires_at = $8, updated_at = $9 WHERE id = $1",
+                     setup_token_hash = $7, setup_expires_at = $8, updated_at = $9, version = version + 1 \
+                     WHERE id = $1 AND version = $10",
                 )
                 .bind(&u.id)
                 .bind(u.role.as_str())
@@ -207,9 +213,10 @@ macro_rules! dashboard_sql {
                 .bind(&u.setup_token_hash)
                 .bind(u.setup_expires_at)
                 .bind(u.updated_at)
+                .bind(u.version)
                 .execute(&self.pool)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn totp_last_step(&self, user_id: &str) -> Result<Option<i64>, StoreError> {
@@ -321,11 +328,26 @@ macro_rules! dashboard_sql {
                     .rows_affected())
             }
 
-            async fn record_login_failure(&self, scope: &str, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO login_failures (scope, key, at) VALUES ($1, $2, $3)")
+            async fn record_login_failure(
+                &self,
+                scope: &str,
+                key: &str,
+                at: DateTime<Utc>,
+                attempt: &str,
+            ) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO login_failures (scope, key, at, attempt) VALUES ($1, $2, $3, $4)")
                     .bind(scope)
                     .bind(key)
                     .bind(at)
+                    .bind(attempt)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn forgive_login_attempt(&self, attempt: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM login_failures WHERE attempt = $1")
+                    .bind(attempt)
                     .execute(&self.pool)
                     .await?;
                 Ok(())

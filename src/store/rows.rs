@@ -241,7 +241,7 @@ pub fn is_unique_violation(e: &sqlx::Error, column: &str) -> bool {
 
 pub const USER_COLUMNS: &str =
     "id, email, role, phone, password_hash, totp_secret, totp_last_step, \
-     disabled, setup_token_hash, setup_expires_at, created_at, updated_at";
+     disabled, setup_token_hash, setup_expires_at, created_at, updated_at, version";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct UserRow {
@@ -257,6 +257,7 @@ pub struct UserRow {
     setup_expires_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    version: i64,
 }
 
 impl TryFrom<UserRow> for crate::staff::User {
@@ -275,6 +276,7 @@ impl TryFrom<UserRow> for crate::staff::User {
             setup_expires_at: r.setup_expires_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            version: r.version,
         })
     }
 }
