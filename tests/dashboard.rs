@@ -669,6 +669,32 @@ async fn two_handlers_claiming_at_once_one_wins_and_outcomes_follow_the_rule() {
         body["next_attempt_on"], "2026-11-30",
         "the next working day"
     );
+    // Trying again the same day does not use up an attempt.
+    let claim = format!("/api/enquiries/{}/claim", e.id);
+    let (status, _) = winner
+        .api(reqwest::Method::POST, &claim, Some(&wc), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = winner
+        .api(
+            reqwest::Method::POST,
+            &outcome,
+            Some(&wc),
+            Some(serde_json::json!({"outcome": "no-answer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Monday 30 November"),
+        "{body}"
+    );
+    let release = format!("/api/enquiries/{}/release", e.id);
+    winner
+        .api(reqwest::Method::POST, &release, Some(&wc), None)
+        .await;
     // Not due until Monday: nothing to claim next today; Monday it comes back.
     let (status, _) = winner
         .api(

@@ -96,6 +96,24 @@ impl Dashboard {
         address: &str,
         detail: Option<&str>,
     ) {
+        if let Err(e) = self
+            .audit_first(actor, action, target, address, detail)
+            .await
+        {
+            tracing::error!(error = %e, action = action.as_str(), "could not write the audit log");
+        }
+    }
+
+    /// Appends to the audit log, failing if it cannot: for access to personal data, which
+    /// is refused unless it is recorded first.
+    pub async fn audit_first(
+        &self,
+        actor: Option<&User>,
+        action: Action,
+        target: Option<&str>,
+        address: &str,
+        detail: Option<&str>,
+    ) -> Result<(), WebError> {
         let entry = NewEntry {
             at: self.now(),
             actor_id: actor.map(|u| u.id.clone()),
@@ -105,9 +123,8 @@ impl Dashboard {
             address: Some(address.to_string()),
             detail: detail.map(str::to_string),
         };
-        if let Err(e) = self.store.append_audit(&entry).await {
-            tracing::error!(error = %e, action = action.as_str(), "could not write the audit log");
-        }
+        self.store.append_audit(&entry).await?;
+        Ok(())
     }
 }
 

@@ -193,14 +193,14 @@ impl Dashboard {
     /// The full number (audited).
     pub async fn reveal(&self, staff: &Staff, id: &str) -> Result<String, WebError> {
         let e = self.visible(staff, id).await?;
-        self.audit(
+        self.audit_first(
             Some(&staff.user),
             Action::NumberRevealed,
             Some(&e.id),
             &staff.address,
             None,
         )
-        .await;
+        .await?;
         Ok(crate::phone::UkNumber::parse(&e.callback_number)
             .map(|n| n.national())
             .unwrap_or(e.callback_number))
@@ -210,16 +210,15 @@ impl Dashboard {
     pub async fn recording(&self, staff: &Staff, id: &str) -> Result<RecordingAudio, WebError> {
         let e = self.visible(staff, id).await?;
         let url = e.recording_url.as_deref().ok_or(WebError::NotFound)?;
-        let audio = self.twilio.recording_audio(url).await?;
-        self.audit(
+        self.audit_first(
             Some(&staff.user),
             Action::RecordingPlayed,
             Some(&e.id),
             &staff.address,
             None,
         )
-        .await;
-        Ok(audio)
+        .await?;
+        Ok(self.twilio.recording_audio(url).await?)
     }
 
     fn handler_phone(staff: &Staff) -> Result<&str, WebError> {
@@ -312,9 +311,18 @@ impl Dashboard {
                     .into(),
             ));
         }
+        let today = self.today();
+        if matches!(outcome, Outcome::NoAnswer | Outcome::Voicemail) {
+            if let Some(due) = e.next_attempt_on.filter(|due| *due > today) {
+                return Err(WebError::Conflict(format!(
+                    "The next attempt is due on {}: unanswered attempts are made on different working days.",
+                    due.format("%A %-d %B")
+                )));
+            }
+        }
         let effect = after_attempt(
             outcome,
-            e.attempts.saturating_add(1),
+            e.unanswered,
             self.settings.callback_attempts,
             self.today(),
             &self.hours.get(),

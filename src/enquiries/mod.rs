@@ -116,39 +116,50 @@ pub struct AfterAttempt {
     pub next_attempt_on: Option<NaiveDate>,
     /// The enquiry is closed by this attempt.
     pub closed: bool,
+    /// Unanswered attempts in a row after this one (reaching the caller starts again at 0).
+    pub unanswered: u32,
 }
 
-/// The call-back rule: an unanswered enquiry is tried again on the next working day, up to
-/// `max_attempts` attempts in all (each on a different working day); after the last it is
-/// closed as unreachable. `attempts` counts this one. Pure, so it is tested on its own.
+/// The call-back rule: an unanswered attempt (no answer, or a voicemail left) is tried again
+/// on the next working day; after `max_attempts` unanswered attempts in a row (each on a
+/// different working day) the enquiry is closed as unreachable. Reaching the caller starts
+/// the count again. `unanswered_before` counts those before this one. Pure, so it is tested
+/// on its own.
 pub fn after_attempt(
     outcome: Outcome,
-    attempts: u32,
+    unanswered_before: u32,
     max_attempts: u32,
     today: NaiveDate,
     hours: &crate::hours::OpeningHours,
 ) -> AfterAttempt {
-    let closed = |status| AfterAttempt {
+    let closed = |status, unanswered| AfterAttempt {
         status,
         next_attempt_on: None,
         closed: true,
+        unanswered,
     };
     match outcome {
-        Outcome::Resolved => closed(Status::Resolved),
-        Outcome::WrongNumber => closed(Status::WrongNumber),
+        Outcome::Resolved => closed(Status::Resolved, 0),
+        Outcome::WrongNumber => closed(Status::WrongNumber, 0),
         Outcome::FollowUp => AfterAttempt {
             status: Status::FollowUp,
             next_attempt_on: None,
             closed: false,
+            unanswered: 0,
         },
-        Outcome::NoAnswer | Outcome::Voicemail if attempts >= max_attempts => {
-            closed(Status::Unreachable)
+        Outcome::NoAnswer | Outcome::Voicemail => {
+            let unanswered = unanswered_before.saturating_add(1);
+            if unanswered >= max_attempts {
+                closed(Status::Unreachable, unanswered)
+            } else {
+                AfterAttempt {
+                    status: Status::Retry,
+                    next_attempt_on: Some(hours.working_days_after(today, 1)),
+                    closed: false,
+                    unanswered,
+                }
+            }
         }
-        Outcome::NoAnswer | Outcome::Voicemail => AfterAttempt {
-            status: Status::Retry,
-            next_attempt_on: Some(hours.working_days_after(today, 1)),
-            closed: false,
-        },
     }
 }
 
@@ -334,6 +345,8 @@ pub struct Enquiry {
     pub claimed_at: Option<DateTime<Utc>>,
     /// Later hang-ups in the queue from the same number, folded into this one.
     pub missed_calls: u32,
+    /// Unanswered attempts in a row since the caller was last reached.
+    pub unanswered: u32,
 }
 
 impl Enquiry {
@@ -362,6 +375,51 @@ mod tests {
             err.to_string()
                 .contains("alder-hey, liverpool-heart-and-chest"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn unanswered_calls_are_retried_on_the_next_working_day_then_closed() {
+        use crate::hours::{BankHolidays, Division, OpeningHours, WeeklySchedule};
+        let hours = OpeningHours::new(
+            WeeklySchedule::default(),
+            std::sync::Arc::new(BankHolidays::embedded_for(Division::EnglandAndWales).unwrap()),
+        );
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        // Friday 18 December 2026: next working day Monday 21st. Thursday 24th: Tuesday 29th
+        // (Christmas Day and the Boxing Day substitute in between).
+        let a = after_attempt(Outcome::NoAnswer, 0, 3, day("2026-12-18"), &hours);
+        assert_eq!(
+            (a.status, a.next_attempt_on, a.unanswered),
+            (Status::Retry, Some(day("2026-12-21")), 1)
+        );
+        let a = after_attempt(Outcome::Voicemail, 1, 3, day("2026-12-24"), &hours);
+        assert_eq!(
+            (a.status, a.next_attempt_on),
+            (Status::Retry, Some(day("2026-12-29")))
+        );
+        let a = after_attempt(Outcome::NoAnswer, 2, 3, day("2026-12-29"), &hours);
+        assert_eq!(
+            (a.status, a.closed, a.next_attempt_on),
+            (Status::Unreachable, true, None)
+        );
+        // Reaching the caller starts the count again.
+        let a = after_attempt(Outcome::FollowUp, 2, 3, day("2026-12-29"), &hours);
+        assert_eq!(
+            (a.status, a.closed, a.unanswered),
+            (Status::FollowUp, false, 0)
+        );
+        assert_eq!(
+            after_attempt(Outcome::Resolved, 2, 3, day("2026-12-29"), &hours).status,
+            Status::Resolved
+        );
+        assert_eq!(
+            after_attempt(Outcome::WrongNumber, 0, 3, day("2026-12-29"), &hours).status,
+            Status::WrongNumber
+        );
+        assert_eq!(
+            after_attempt(Outcome::NoAnswer, 0, 1, day("2026-12-29"), &hours).status,
+            Status::Unreachable
         );
     }
 

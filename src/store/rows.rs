@@ -11,7 +11,7 @@ pub const ENQUIRY_COLUMNS: &str =
     "id, reference, call_sid, callback_number, trust, category, recording_url, \
      recording_duration, status, created_at, callback_due, source, \
      COALESCE(waiting_since, created_at) AS waiting_since, attempts, next_attempt_on, closed_at, \
-     claimed_by, claimed_at, missed_calls";
+     claimed_by, claimed_at, missed_calls, unanswered";
 
 /// The statuses still to be worked on, for SQL (`status IN …`).
 pub const OPEN_STATUSES: &str = "('new', 'retry', 'follow-up')";
@@ -41,6 +41,7 @@ pub struct EnquiryRow {
     claimed_by: Option<String>,
     claimed_at: Option<DateTime<Utc>>,
     missed_calls: i64,
+    unanswered: i64,
 }
 
 impl TryFrom<EnquiryRow> for Enquiry {
@@ -64,6 +65,7 @@ impl TryFrom<EnquiryRow> for Enquiry {
             claimed_by: r.claimed_by,
             claimed_at: r.claimed_at,
             missed_calls: u32::try_from(r.missed_calls).unwrap_or(0),
+            unanswered: u32::try_from(r.unanswered).unwrap_or(0),
             recording_duration: r.recording_duration.and_then(|d| u32::try_from(d).ok()),
             id: r.id,
             call_sid: r.call_sid,
