@@ -417,8 +417,9 @@ async fn writes_without_the_csrf_token_are_refused() {
 
     b.sign_in("h@example.nhs.uk", &secret).await;
     let path = format!("/api/enquiries/{}/claim", e.id);
-    let (status, _) = b.api(reqwest::Method::POST, &path, None, None).await;
+    let (status, body) = b.api(reqwest::Method::POST, &path, None, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no token");
+    assert!(body["error"].as_str().unwrap().contains("X-CSRF-Token"), "JSON for the API: {body}");
     let (status, _) = b
         .api(reqwest::Method::POST, &path, Some("forged"), None)
         .await;
@@ -866,29 +867,34 @@ async fn click_to_call_and_take_next_caller_go_through_twilio() {
     assert_eq!(call.queue_wait_seconds, Some(42));
 
     // When the handler answers, Twilio asks what to do: dial the caller, as the helpline.
-    let url = format!("{}/twilio/connect/enquiry/{}", support::PUBLIC, e.id);
-    let params = vec![(
-        "CallSid".to_string(),
-        "CA11111111111111111111111111111111".to_string(),
-    )];
-    let res = app
-        .client
-        .post(format!(
-            "http://{}/twilio/connect/enquiry/{}",
-            app.addr, e.id
-        ))
-        .header("x-twilio-signature", support::sign(&url, &params))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(support::form_body(&params))
-        .send()
-        .await
-        .unwrap();
-    let twiml = res.text().await.unwrap();
+    let connect = |handler: String| {
+        let path = format!("/twilio/connect/enquiry/{}?handler={handler}", e.id);
+        let params = vec![(
+            "CallSid".to_string(),
+            "CA11111111111111111111111111111111".to_string(),
+        )];
+        let signature = support::sign(&format!("{}{path}", support::PUBLIC), &params);
+        let request = app
+            .client
+            .post(format!("http://{}{path}", app.addr))
+            .header("x-twilio-signature", signature)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(support::form_body(&params));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let twiml = connect(uid.clone()).await;
     assert!(
         twiml.contains("<Dial callerId=\"+441517063602\""),
         "{twiml}"
     );
     assert!(twiml.contains("<Number>+447700900123</Number>"), "{twiml}");
+    // Not the handler holding it (or no longer held): nobody is dialled.
+    let twiml = connect("someone-else".into()).await;
+    assert!(!twiml.contains("<Dial"), "{twiml}");
+    let params = vec![(
+        "CallSid".to_string(),
+        "CA11111111111111111111111111111111".to_string(),
+    )];
     // Unsigned: refused.
     let res = app
         .client
@@ -946,6 +952,22 @@ async fn the_live_queue_streams_waiting_callers() {
     assert_eq!(data["waiting"], 1, "{data}");
     assert_eq!(data["longest"], "1 min");
     assert!(!text.contains("7700900555"), "no numbers on the queue");
+
+    // Signed out: the stream ends at its next update rather than running on.
+    let page = b.get("/queue").await;
+    b.submit(&page, "/logout", &[]).await;
+    let mut other = app.call_from("+447700900666").await;
+    other.press("0").await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match res.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream outlived the session");
 }
 
 /// docs/openapi.yaml documents every route under /api/ the service has.
@@ -1442,6 +1464,10 @@ async fn texts_go_to_mobiles_once_and_recordings_stream_through_the_service() {
         .find(|e| e.callback_number == "+441517060000")
         .unwrap()
         .id;
+    assert!(audit_actions(&app)
+        .await
+        .iter()
+        .any(|a| a == "enquiry.text-sent"));
     assert!(
         app.store.texts(landline_id).await.unwrap().is_empty(),
         "landlines are never texted"

@@ -131,26 +131,35 @@ async fn queue_events(
         .await
         .map_err(api_err)?;
     let rx = d.events.subscribe();
-    let stream = futures_util::stream::unfold((d, rx, true), |(d, mut rx, first)| async move {
-        if !first {
-            let tick = tokio::time::sleep(Duration::from_secs(5));
-            tokio::select! {
-                _ = tick => {}
-                r = rx.recv() => {
-                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
-                        return None;
+    let (session, user) = (staff.session.id_hash.clone(), staff.user.id.clone());
+    let stream = futures_util::stream::unfold((d, rx, true), move |(d, mut rx, first)| {
+        let (session, user) = (session.clone(), user.clone());
+        async move {
+            if !first {
+                let tick = tokio::time::sleep(Duration::from_secs(5));
+                tokio::select! {
+                    _ = tick => {}
+                    r = rx.recv() => {
+                        if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
+                            return None;
+                        }
                     }
                 }
             }
+            // The stream lasts only as long as the session: signed out, timed out, disabled or
+            // no longer a handler ends it (the browser's reconnect then meets the sign-in check).
+            if !d.still_allowed(&session, &user, Role::Handler).await {
+                return None;
+            }
+            let event = match d.queue_snapshot().await {
+                Ok(snap) => SseEvent::default()
+                    .event("queue")
+                    .json_data(&snap)
+                    .unwrap_or_else(|_| SseEvent::default().comment("unreadable")),
+                Err(_) => SseEvent::default().comment("queue unavailable"),
+            };
+            Some((Ok(event), (d, rx, false)))
         }
-        let event = match d.queue_snapshot().await {
-            Ok(snap) => SseEvent::default()
-                .event("queue")
-                .json_data(&snap)
-                .unwrap_or_else(|_| SseEvent::default().comment("unreadable")),
-            Err(_) => SseEvent::default().comment("queue unavailable"),
-        };
-        Some((Ok(event), (d, rx, false)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -128,6 +128,22 @@ impl Dashboard {
     }
 }
 
+impl Dashboard {
+    /// Whether a session is still alive and its user enabled with at least `role` (for
+    /// long-lived responses, re-checked as they go). Never extends the session.
+    pub async fn still_allowed(&self, session_hash: &str, user_id: &str, role: Role) -> bool {
+        let alive = matches!(
+            self.store.session(session_hash).await,
+            Ok(Some(s)) if s.stage == Stage::SignedIn && self.policy.alive(&s, self.now())
+        );
+        alive
+            && matches!(
+                self.store.user(user_id).await,
+                Ok(Some(u)) if !u.disabled && u.role.allows(role)
+            )
+    }
+}
+
 /// The dashboard's routes, with CSRF checks and security headers.
 pub fn router(state: Dashboard) -> Router {
     let protected = Router::new()
@@ -355,12 +371,16 @@ impl FromRequestParts<Dashboard> for Staff {
             }
             Err(e) => return Err(WebError::from(e).into_response()),
         };
-        if let Err(e) = state
-            .store
-            .touch_session(&session.id_hash, state.now())
-            .await
-        {
-            return Err(WebError::from(e).into_response());
+        // The event stream reconnects by itself: it must not keep an idle session alive.
+        let passive = parts.uri.path() == "/api/queue/events";
+        if !passive {
+            if let Err(e) = state
+                .store
+                .touch_session(&session.id_hash, state.now())
+                .await
+            {
+                return Err(WebError::from(e).into_response());
+            }
         }
         Ok(Staff {
             user,
@@ -376,6 +396,7 @@ async fn csrf_guard(State(state): State<Dashboard>, req: Request, next: Next) ->
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
+    let api = req.uri().path().starts_with("/api/");
     let refuse = |why: &str| {
         tracing::warn!(
             security = true,
@@ -383,6 +404,15 @@ async fn csrf_guard(State(state): State<Dashboard>, req: Request, next: Next) ->
             reason = why,
             "state-changing request refused"
         );
+        if api {
+            return (
+                StatusCode::FORBIDDEN,
+                axum::Json(serde_json::json!({
+                    "error": "missing or wrong X-CSRF-Token (GET /api/me gives it), or a request from another site"
+                })),
+            )
+                .into_response();
+        }
         (
             StatusCode::FORBIDDEN,
             Html(views::message_page(

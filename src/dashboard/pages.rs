@@ -365,10 +365,16 @@ async fn back_to(
 ) -> Result<Response, WebError> {
     match result {
         Ok(done) => Ok(Redirect::to(&format!("/enquiries/{id}?done={done}")).into_response()),
-        Err(WebError::Conflict(message)) | Err(WebError::BadRequest(message)) => {
-            let e = d.visible(staff, id).await?;
-            let mut res = show_enquiry(d, staff, e, None, None, Some(&message)).await?;
-            *res.status_mut() = StatusCode::CONFLICT;
+        Err(e @ (WebError::Conflict(_) | WebError::BadRequest(_))) => {
+            let status = if matches!(e, WebError::Conflict(_)) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let message = e.to_string();
+            let enquiry = d.visible(staff, id).await?;
+            let mut res = show_enquiry(d, staff, enquiry, None, None, Some(&message)).await?;
+            *res.status_mut() = status;
             Ok(res)
         }
         Err(e) => Err(e),
@@ -538,9 +544,10 @@ async fn account(
 
 async fn overview(State(d): State<Dashboard>, staff: Staff) -> Result<Response, WebError> {
     staff.require(&d, Role::Manager, "overview").await?;
-    let open = d.store.open_enquiries(&Filter::default()).await?;
     let today = d.now().with_timezone(&crate::hours::LONDON).date_naive();
-    let overdue = open.iter().filter(|e| e.callback_due < today).count();
+    // Totals counted by the database (the list below them is of the longest waiting).
+    let totals = d.store.gauges(d.now(), today).await?;
+    let open = d.store.open_enquiries(&Filter::default()).await?;
     let by_trust = Trust::ALL
         .iter()
         .map(|t| {
@@ -554,8 +561,8 @@ async fn overview(State(d): State<Dashboard>, staff: Staff) -> Result<Response, 
     Ok(Html(render(&views::OverviewPage {
         nav: Nav::new(&staff.user, &staff.session.csrf, "overview"),
         waiting,
-        open: i64::try_from(open.len()).unwrap_or(i64::MAX),
-        overdue: i64::try_from(overdue).unwrap_or(i64::MAX),
+        open: totals.enquiries_open,
+        overdue: totals.enquiries_overdue,
         by_trust,
     })?)
     .into_response())

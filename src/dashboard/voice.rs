@@ -40,24 +40,40 @@ fn sorry(text: &str) -> TwiML {
     r
 }
 
-/// The handler answered their phone: connect them to the caller of enquiry `id`.
+#[derive(serde::Deserialize)]
+struct ForHandler {
+    handler: String,
+}
+
+/// The handler answered their phone: connect them to the caller of enquiry `id`, if the
+/// enquiry is still open and still theirs (another handler may have dealt with it since).
 async fn connect_enquiry(
     State(d): State<Dashboard>,
     Path(id): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     _form: VerifiedForm,
 ) -> Response {
+    // Parsed after the signature check (the extractor above), so forgers learn nothing.
+    let handler = serde_urlencoded::from_str::<ForHandler>(query.as_deref().unwrap_or(""))
+        .map(|q| q.handler)
+        .unwrap_or_default();
     let twiml = match d.store.enquiry(&id).await {
-        Ok(Some(e)) => match crate::phone::UkNumber::parse(&e.callback_number) {
-            Some(n) => dial(
-                format!(
-                    "Connecting you to the caller for reference {}.",
-                    e.reference.spoken()
+        Ok(Some(e)) if e.status.is_open() && d.holder(&e) == Some(handler.as_str()) => {
+            match crate::phone::UkNumber::parse(&e.callback_number) {
+                Some(n) => dial(
+                    format!(
+                        "Connecting you to the caller for reference {}.",
+                        e.reference.spoken()
+                    ),
+                    n.e164(),
+                    &d.settings.line_number,
                 ),
-                n.e164(),
-                &d.settings.line_number,
-            ),
-            None => sorry("This enquiry has no number that can be called."),
-        },
+                None => sorry("This enquiry has no number that can be called."),
+            }
+        }
+        Ok(Some(_)) => sorry(
+            "This call-back is no longer yours to make: the enquiry was closed or another handler has it. Nobody has been called.",
+        ),
         Ok(None) => sorry("That enquiry could not be found."),
         Err(e) => {
             tracing::error!(error = %e, "could not read the enquiry for a call-back");

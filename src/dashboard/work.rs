@@ -155,15 +155,23 @@ impl Dashboard {
 
     /// Claims the longest-waiting enquiry that is due today and free.
     pub async fn claim_next(&self, staff: &Staff) -> Result<Option<Enquiry>, WebError> {
-        let e = self
-            .store
-            .claim_next_enquiry(
-                &staff.user.id,
-                self.now(),
-                self.stale_before(),
-                self.today(),
-            )
-            .await?;
+        // On PostgreSQL the row chosen can be taken by another handler between the choice and
+        // the update, which then finds nothing: try again before saying none is due.
+        let mut e = None;
+        for _ in 0..3 {
+            e = self
+                .store
+                .claim_next_enquiry(
+                    &staff.user.id,
+                    self.now(),
+                    self.stale_before(),
+                    self.today(),
+                )
+                .await?;
+            if e.is_some() {
+                break;
+            }
+        }
         if let Some(e) = &e {
             self.claimed(staff, &e.id).await;
         }
@@ -239,7 +247,10 @@ impl Dashboard {
             ));
         }
         let phone = Self::handler_phone(staff)?;
-        let url = format!("{}/twilio/connect/enquiry/{}", self.public_url, e.id);
+        let url = format!(
+            "{}/twilio/connect/enquiry/{}?handler={}",
+            self.public_url, e.id, staff.user.id
+        );
         self.twilio
             .create_call(phone, &self.settings.line_number, &url, None)
             .await?;

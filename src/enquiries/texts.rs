@@ -136,6 +136,18 @@ impl Texts {
         {
             tracing::warn!(error = %err, "could not log a text message");
         }
+        let entry = crate::staff::audit::NewEntry {
+            at: self.clock.now(),
+            actor_id: None,
+            actor: "system".into(),
+            action: crate::staff::audit::Action::TextSent,
+            target: Some(e.id.clone()),
+            address: None,
+            detail: Some(format!("{} {status}", kind.as_str())),
+        };
+        if let Err(err) = self.store.append_audit(&entry).await {
+            tracing::warn!(error = %err, "could not audit a text message");
+        }
         tracing::info!(kind = kind.as_str(), enquiry = %e.id, status, "text message");
         outcome
     }
