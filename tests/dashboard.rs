@@ -419,7 +419,10 @@ async fn writes_without_the_csrf_token_are_refused() {
     let path = format!("/api/enquiries/{}/claim", e.id);
     let (status, body) = b.api(reqwest::Method::POST, &path, None, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no token");
-    assert!(body["error"].as_str().unwrap().contains("X-CSRF-Token"), "JSON for the API: {body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("X-CSRF-Token"),
+        "JSON for the API: {body}"
+    );
     let (status, _) = b
         .api(reqwest::Method::POST, &path, Some("forged"), None)
         .await;
@@ -959,12 +962,7 @@ async fn the_live_queue_streams_waiting_callers() {
     let mut other = app.call_from("+447700900666").await;
     other.press("0").await;
     let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            match res.chunk().await {
-                Ok(Some(_)) => continue,
-                _ => break,
-            }
-        }
+        while let Ok(Some(_)) = res.chunk().await {}
     })
     .await;
     assert!(ended.is_ok(), "the event stream outlived the session");
