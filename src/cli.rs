@@ -84,6 +84,11 @@ pub enum Command {
         #[command(subcommand)]
         command: EnquiriesCommand,
     },
+    /// Developer tools (test data for benchmarks).
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
     /// Staff accounts for the dashboard (there are no default accounts).
     Users {
         #[command(subcommand)]
@@ -178,6 +183,33 @@ pub enum FlowsCommand {
         /// Directory of flow files.
         #[arg(default_value = "call_flows")]
         dir: PathBuf,
+    },
+    /// Draws the call flow (nodes and branches) for reviewing a change, on standard output.
+    Diagram {
+        /// Directory of flow files.
+        #[arg(default_value = "call_flows")]
+        dir: PathBuf,
+        /// svg (laid out, ready to open in a browser) or dot (Graphviz source).
+        #[arg(long, default_value = "svg", value_parser = ["svg", "dot"])]
+        format: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Fills a database with realistic made-up calls and enquiries, for the statistics
+    /// benchmark: spread over the last DAYS days, with a realistic mix of options,
+    /// hospitals, hours and outcomes. Never point it at a live database.
+    Seed {
+        /// How many calls.
+        #[arg(long, default_value_t = 1_000_000)]
+        calls: u64,
+        /// Over how many days before now.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// The database to fill (default: DATABASE_URL).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
 }
 
@@ -494,6 +526,33 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::Flows {
+            command: FlowsCommand::Diagram { dir, format },
+        } => match crate::flows::load_dir(&dir) {
+            Ok(flow) => {
+                let drawn = match format.as_str() {
+                    "dot" => crate::flows::diagram::dot(&flow, None),
+                    _ => crate::flows::diagram::svg(&flow, None),
+                };
+                println!("{drawn}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprint!("{e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Dev {
+            command: DevCommand::Seed { calls, days, database },
+        } => {
+            let url = match database {
+                Some(url) => url,
+                None => config()?.database_url,
+            };
+            let report = crate::dev::seed::seed(&url, calls, days, Utc::now()).await?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Simulate {
             at,
             from,

@@ -1,6 +1,7 @@
 //! Call flows: the menus and words of the line as data (`call_flows/*.toml`), their
 //! validation, and the pure engine that plays them.
 
+pub mod diagram;
 pub mod engine;
 pub mod load;
 pub mod model;
