@@ -245,6 +245,7 @@ impl App {
             events: calls.events.clone(),
             hours: calls.hours.clone(),
             queue_name: calls.flow.queue_name(),
+            flow: calls.flow.clone(),
             texts: calls.texts.clone(),
             webhook_auth: WebhookAuth::new(config.twilio_auth_token.clone(), &config.public_url),
             voice: Voice {

@@ -84,6 +84,21 @@ pub enum Command {
         #[command(subcommand)]
         command: EnquiriesCommand,
     },
+    /// Enquiry statistics for a period (the figures of the managers' statistics page).
+    Stats {
+        /// First day, YYYY-MM-DD (Europe/London).
+        #[arg(long)]
+        since: String,
+        /// Last day, included, YYYY-MM-DD (Europe/London).
+        #[arg(long)]
+        until: String,
+        /// Only one hospital: alder-hey, liverpool-heart-and-chest, royal-liverpool or not-sure.
+        #[arg(long)]
+        trust: Option<String>,
+        /// JSON (the same as GET /api/stats); without it, a short summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Developer tools (test data for benchmarks).
     Dev {
         #[command(subcommand)]
@@ -542,8 +557,82 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Ok(ExitCode::FAILURE)
             }
         },
+        Command::Stats {
+            since,
+            until,
+            trust,
+            json,
+        } => {
+            let config = config()?;
+            let day = |s: &str| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map_err(|_| format!("`{s}` is not a date: write it as YYYY-MM-DD"))
+            };
+            let trust = trust
+                .as_deref()
+                .map(str::parse::<crate::enquiries::Trust>)
+                .transpose()?;
+            let period = crate::stats::Period::new(day(&since)?, day(&until)?, trust)?;
+            let store = crate::store::connect_with_replica(
+                &config.database_url,
+                config.database_read_url.as_deref(),
+            )
+            .await?;
+            let flow = crate::app::load_flow(&config)?;
+            let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
+            let hours = crate::app::live_hours(&config, store.as_ref(), clock.clone()).await?;
+            let stats = crate::stats::compute(
+                store.as_ref(),
+                &flow,
+                &hours.get(),
+                &period,
+                crate::stats::Thresholds::default(),
+                clock.now(),
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                let q = &stats.queue;
+                let pct =
+                    |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{:.1}%", v * 100.0));
+                println!("{} to {}", period.since, period.until);
+                println!(
+                    "calls: {} ({} in hours, {} out of hours)",
+                    stats.calls.total, stats.calls.in_hours, stats.calls.out_of_hours
+                );
+                for c in &stats.choices.options {
+                    println!("  {:<20} {:>7} ({})", c.label, c.calls, pct(c.share));
+                }
+                println!(
+                    "enquiries: {} ({} open, {} closed)",
+                    stats.enquiries.total, stats.enquiries.open, stats.enquiries.closed
+                );
+                println!(
+                    "called back within the promise: {}; first attempt median {} working minutes",
+                    pct(stats.callbacks.within_promise_share),
+                    stats
+                        .callbacks
+                        .first_attempt_minutes_median
+                        .map_or("—".into(), |m| m.to_string())
+                );
+                println!(
+                    "queue: {} offered, {} answered, abandonment {}, service level {}",
+                    q.offered,
+                    q.answered,
+                    pct(q.abandonment_rate),
+                    pct(q.service_level)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Dev {
-            command: DevCommand::Seed { calls, days, database },
+            command:
+                DevCommand::Seed {
+                    calls,
+                    days,
+                    database,
+                },
         } => {
             let url = match database {
                 Some(url) => url,

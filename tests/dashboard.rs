@@ -466,6 +466,7 @@ async fn roles_are_checked_on_the_server_and_pages_are_locked_down() {
         "/api/users",
         "/api/audit",
         "/api/audit.csv",
+        "/api/stats",
     ] {
         assert_eq!(b.get(p).await.status, StatusCode::FORBIDDEN, "{p}");
     }
@@ -503,6 +504,13 @@ async fn roles_are_checked_on_the_server_and_pages_are_locked_down() {
     let mut m = Browser::new(&app);
     m.sign_in("m@example.nhs.uk", &msecret).await;
     assert_eq!(m.get("/overview").await.status, StatusCode::OK);
+    let stats = m.get("/api/stats?period=7d").await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert!(stats.body.contains("\"service_level\""), "{}", stats.body);
+    assert_eq!(
+        m.get("/api/stats?period=fortnight").await.status,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(m.get("/admin/users").await.status, StatusCode::FORBIDDEN);
     assert!(audit_actions(&app)
         .await

@@ -185,6 +185,39 @@ impl helpline::store::DashboardStore for DownStore {
 }
 
 #[async_trait]
+impl helpline::store::stats::StatsStore for DownStore {
+    async fn call_facts(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<helpline::store::stats::CallFacts>, StoreError> {
+        down()
+    }
+    async fn step_outcomes(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        down()
+    }
+    async fn enquiry_facts(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<helpline::store::stats::EnquiryFacts>, StoreError> {
+        down()
+    }
+    async fn attempt_outcomes(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        down()
+    }
+}
+
+#[async_trait]
 impl Store for DownStore {
     async fn record_call(&self, _: &NewCall) -> Result<(), StoreError> {
         if let Some(d) = self.stall {

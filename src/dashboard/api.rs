@@ -42,6 +42,7 @@ pub fn routes() -> Router<Dashboard> {
         .route("/api/users", get(users).post(add_user))
         .route("/api/users/{id}", post(change_user))
         .route("/api/audit", get(audit))
+        .route("/api/stats", get(stats))
 }
 
 /// An API error: the status and `{"error": "…"}`.
@@ -351,4 +352,83 @@ async fn audit(State(d): State<Dashboard>, staff: Staff, Query(q): Query<AuditQu
         .await
         .map_err(|e| api_err(e.into()))?;
     ok(json!({ "entries": entries }))
+}
+
+/// `period`: today, week (Monday to today), 7d, 30d; or `since` and `until` (YYYY-MM-DD,
+/// Europe/London, both included). `trust` narrows to one hospital.
+#[derive(Debug, Deserialize, Default)]
+pub struct StatsQuery {
+    #[serde(default)]
+    pub period: Option<String>,
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub until: Option<String>,
+    #[serde(default)]
+    pub trust: Option<String>,
+}
+
+impl StatsQuery {
+    pub fn period(&self, today: chrono::NaiveDate) -> Result<crate::stats::Period, WebError> {
+        use chrono::Datelike;
+        let bad = |m: String| WebError::BadRequest(m);
+        let day = |s: &str| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| bad(format!("`{s}` is not a date: write it as YYYY-MM-DD")))
+        };
+        let (since, until) = match (
+            self.period.as_deref().filter(|p| !p.is_empty()),
+            &self.since,
+            &self.until,
+        ) {
+            (Some("today"), _, _) => (today, today),
+            (Some("week"), _, _) => (
+                today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday())),
+                today,
+            ),
+            (Some("7d"), _, _) => crate::stats::last_days(today, 7),
+            (Some("30d"), _, _) => crate::stats::last_days(today, 30),
+            (Some(other), _, _) => {
+                return Err(bad(format!(
+                    "`{other}` is not a period: use today, week, 7d, 30d, or since and until"
+                )))
+            }
+            (None, Some(s), Some(u)) => (day(s)?, day(u)?),
+            (None, None, None) => crate::stats::last_days(today, 7),
+            _ => return Err(bad("give both since and until (YYYY-MM-DD)".into())),
+        };
+        let trust = self
+            .trust
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(str::parse::<crate::enquiries::Trust>)
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?;
+        crate::stats::Period::new(since, until, trust).map_err(|e| bad(e.to_string()))
+    }
+}
+
+impl Dashboard {
+    pub async fn stats(&self, q: &StatsQuery) -> Result<crate::stats::Stats, WebError> {
+        let now = self.now();
+        let period = q.period(now.with_timezone(&crate::hours::LONDON).date_naive())?;
+        Ok(crate::stats::compute(
+            self.store.as_ref(),
+            &self.flow,
+            &self.hours.get(),
+            &period,
+            crate::stats::Thresholds::default(),
+            now,
+        )
+        .await?)
+    }
+}
+
+async fn stats(State(d): State<Dashboard>, staff: Staff, Query(q): Query<StatsQuery>) -> ApiResult {
+    staff
+        .require(&d, Role::Manager, "statistics")
+        .await
+        .map_err(api_err)?;
+    let stats = d.stats(&q).await.map_err(api_err)?;
+    Ok(Json(stats).into_response())
 }

@@ -61,6 +61,8 @@ pub struct Dashboard {
     pub hours: Arc<LiveHours>,
     /// The Twilio queue callers wait in (from the call flow).
     pub queue_name: String,
+    /// The call flow in force (statistics label its menu options).
+    pub flow: Arc<crate::flows::Flow>,
     pub texts: Arc<work::Texts>,
     /// Twilio webhook signature checks, for the call-connecting webhooks.
     pub webhook_auth: crate::twilio::extract::WebhookAuth,

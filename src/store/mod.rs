@@ -14,6 +14,7 @@ mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
+pub mod stats;
 
 pub use dashboard::{DashboardStore, WaitingCaller};
 pub use postgres::PostgresStore;
@@ -136,7 +137,7 @@ pub struct PoolStats {
 }
 
 #[async_trait]
-pub trait Store: DashboardStore + Send + Sync + std::fmt::Debug {
+pub trait Store: DashboardStore + stats::StatsStore + Send + Sync + std::fmt::Debug {
     /// Records a new call; a second call with the same SID changes nothing.
     async fn record_call(&self, call: &NewCall) -> Result<(), StoreError>;
     /// Records a step; returns false when this (call, seq) was already recorded (a retried webhook).

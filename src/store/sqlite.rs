@@ -70,3 +70,4 @@ impl SqliteStore {
 // SQLite serialises writers, so the claim's conditional update needs no row lock.
 super::sql::sql_store!(SqliteStore, sqlx::Sqlite, "");
 super::dashboard::dashboard_sql!(SqliteStore);
+super::stats::stats_sql!(SqliteStore);
