@@ -132,9 +132,11 @@ pub async fn calls(
         &config.dashboard,
         hours_words,
     );
+    let flow = Arc::new(flow);
     Ok(Calls {
         texts: Arc::new(texts),
-        flow: Arc::new(flow),
+        content: Arc::new(crate::messages::LiveContent::new(flow.clone())),
+        flow,
         hours: Arc::new(hours),
         store,
         clock,

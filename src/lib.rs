@@ -17,6 +17,7 @@ pub mod flows;
 pub mod hours;
 pub mod http;
 pub mod logging;
+pub mod messages;
 pub mod ops;
 pub mod phone;
 pub mod simulate;

@@ -989,7 +989,7 @@ fn the_openapi_file_lists_every_api_route() {
         .map(|k| k.as_str().unwrap().to_string())
         .collect();
     let mut routes = Vec::new();
-    for file in ["api.rs", "admin.rs"] {
+    for file in ["api.rs", "admin.rs", "messages.rs"] {
         let src = std::fs::read_to_string(format!("{root}/src/dashboard/{file}")).unwrap();
         for part in src.split(".route(").skip(1) {
             let route = part
@@ -1646,4 +1646,146 @@ async fn parallel_guesses_all_count_and_stale_account_copies_change_nothing() {
     );
     let now = app.store.user(&id).await.unwrap().unwrap();
     assert!(now.disabled && now.phone.is_none(), "the disable stands");
+}
+
+/// A manager changes the latest update without a deploy: previewed as spoken, published
+/// to calls already in progress, every version kept and restorable, all audited.
+#[tokio::test]
+async fn managers_publish_and_restore_the_latest_update() {
+    let app = spawn_app_with(NOW, &[]).await;
+    let (_, msecret) = staff(&app, "m@example.nhs.uk", Role::Manager, None).await;
+    let (_, hsecret) = staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let mut h = Browser::new(&app);
+    h.sign_in("h@example.nhs.uk", &hsecret).await;
+    assert_eq!(
+        h.get("/messages/latest_update").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // A caller already in the menu before anything changes.
+    let mut early = app.call_from("+447700900001").await;
+    let mut m = Browser::new(&app);
+    m.sign_in("m@example.nhs.uk", &msecret).await;
+    let page = m.get("/messages/latest_update").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Criminals broke into"),
+        "the flow's words are in force"
+    );
+
+    // Preview: numbers and dates as callers will hear them; nothing changes yet.
+    let text = "New on 01/12/2026: letters are going out this week. Questions? Call 0151 706 3602.";
+    let preview = m
+        .submit(
+            &page,
+            "/messages/latest_update",
+            &[("body", text), ("action", "preview")],
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert!(
+        preview.body.contains("Tuesday the 1st of December"),
+        "{}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains("0 1 5 1, 7 0 6, 3 6 0 2"),
+        "{}",
+        preview.body
+    );
+    let bad = m
+        .submit(
+            &preview,
+            "/messages/latest_update",
+            &[("body", "Dear {name}"), ("action", "publish")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("cannot contain"), "{}", bad.body);
+
+    // Publish: the caller already on the line hears it at their next step.
+    let done = m
+        .submit(
+            &bad,
+            "/messages/latest_update",
+            &[("body", text), ("action", "publish")],
+        )
+        .await;
+    assert_eq!(done.location(), "/messages/latest_update?done=published");
+    early.press("1").await;
+    assert!(
+        early.last().contains("letters are going out this week"),
+        "{}",
+        early.last()
+    );
+    assert!(
+        early.last().contains("Tuesday the 1st of December"),
+        "{}",
+        early.last()
+    );
+
+    // A second version, then restore the first: callers hear the first again.
+    let csrf = m.csrf().await;
+    let (status, body) = m
+        .api(
+            reqwest::Method::POST,
+            "/api/messages/latest_update",
+            Some(&csrf),
+            Some(serde_json::json!({"body": "Second update.", "action": "publish"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut c = app.call_from("+447700900002").await;
+    c.press("1").await;
+    assert!(c.last().contains("Second update."), "{}", c.last());
+    let (_, state) = m
+        .api(
+            reqwest::Method::GET,
+            "/api/messages/latest_update",
+            None,
+            None,
+        )
+        .await;
+    let versions = state["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1]["author"], "m@example.nhs.uk");
+    let first = versions[1]["id"].as_i64().unwrap();
+    let (status, _) = m
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/messages/latest_update/restore/{first}"),
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut c = app.call_from("+447700900003").await;
+    c.press("1").await;
+    assert!(
+        c.last().contains("letters are going out this week"),
+        "{}",
+        c.last()
+    );
+    let (_, state) = m
+        .api(
+            reqwest::Method::GET,
+            "/api/messages/latest_update",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        state["versions"].as_array().unwrap().len(),
+        3,
+        "a restore is a new version; history is kept"
+    );
+    assert_eq!(
+        m.get("/messages/main_menu").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let actions = audit_actions(&app).await;
+    for a in ["message.published", "message.restored"] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
 }

@@ -75,9 +75,16 @@ pub struct Calls {
     pub missed_after_seconds: u64,
     /// Text messages to callers (the reference, when switched on).
     pub texts: Arc<crate::enquiries::texts::Texts>,
+    /// The flow with the managers' published messages in place.
+    pub content: Arc<crate::messages::LiveContent>,
 }
 
 impl Calls {
+    /// The call flow in force: `flow` with the managers' published messages in place.
+    pub fn flow(&self) -> Arc<Flow> {
+        self.content.flow()
+    }
+
     /// Now, to the microsecond: what both databases store exactly.
     fn now(&self) -> DateTime<Utc> {
         use chrono::SubsecRound;
@@ -153,6 +160,10 @@ impl Calls {
         if let Err(e) = self.hours.sync(self.store.as_ref()).await {
             tracing::warn!(error = %e, "could not check for opening-hours changes; using the hours in force");
         }
+        // A newly published "latest update" applies from the caller's next step.
+        if let Err(e) = self.content.sync(self.store.as_ref()).await {
+            tracing::warn!(error = %e, "could not check for new messages; using the words in force");
+        }
         self.store
             .record_call(&NewCall {
                 call_sid: call.call_sid.clone(),
@@ -209,7 +220,7 @@ impl Calls {
         let now = self.now();
         self.ensure_call(call, now).await?;
         let (ctx, answers) = self.context(call, now).await?;
-        let turn = engine::start(&self.flow, &ctx, &answers);
+        let turn = engine::start(&self.flow(), &ctx, &answers);
         let fresh = self
             .record_step(
                 call,
@@ -240,7 +251,7 @@ impl Calls {
         let now = self.now();
         self.ensure_call(call, now).await?;
         let (ctx, answers) = self.context(call, now).await?;
-        let turn = engine::respond(&self.flow, node, attempt, input, &ctx, &answers);
+        let turn = engine::respond(&self.flow(), node, attempt, input, &ctx, &answers);
         let fresh = self
             .record_step(call, seq, node, input.kind(), &turn.outcome, now)
             .await?;
@@ -264,7 +275,7 @@ impl Calls {
             .await?;
         let (ctx, answers) = self.context(call, now).await?;
         let turn = engine::queue_exit(
-            &self.flow,
+            &self.flow(),
             node,
             QueueExit::from_twilio(result),
             &ctx,
@@ -366,7 +377,11 @@ impl Calls {
             _ => None,
         };
         Ok(engine::queue_waiting(
-            &self.flow, node, position, estimate, &ctx,
+            &self.flow(),
+            node,
+            position,
+            estimate,
+            &ctx,
         ))
     }
 
@@ -393,7 +408,7 @@ impl Calls {
     pub fn apology(&self, call: &CallInfo) -> Reply {
         self.metrics.call("failed");
         let ctx = self.base_context(call, self.now());
-        let turn = engine::apology(&self.flow, &ctx);
+        let turn = engine::apology(&self.flow(), &ctx);
         Reply {
             ask_from: turn.ask_from,
             says: turn.says,
@@ -424,7 +439,7 @@ impl Calls {
         if let Wait::SaveEnquiry { then } = &wait {
             let enquiry = self.save_enquiry(call, &answers, now).await?;
             add_enquiry_vars(&mut ctx, &enquiry);
-            let next = engine::resume(&self.flow, then, &ctx, &answers);
+            let next = engine::resume(&self.flow(), then, &ctx, &answers);
             ask_from = says.len() + next.ask_from;
             says.extend(next.says);
             wait = match next.wait {

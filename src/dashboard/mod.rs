@@ -31,6 +31,7 @@ mod admin;
 mod api;
 mod assets;
 mod login;
+mod messages;
 mod pages;
 mod views;
 pub mod voice;
@@ -153,6 +154,7 @@ pub fn router(state: Dashboard) -> Router {
         .merge(pages::routes())
         .merge(admin::routes())
         .merge(api::routes())
+        .merge(messages::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf_guard,

@@ -230,6 +230,30 @@ pub struct AuditPage<'a> {
     pub actions: Vec<Choice>,
 }
 
+pub struct VersionRow {
+    pub id: i64,
+    pub at: String,
+    pub author: String,
+    pub note: String,
+    pub body: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "message_edit.html")]
+pub struct MessageEditPage<'a> {
+    pub nav: Nav,
+    pub name: &'a str,
+    pub label: &'a str,
+    pub text: String,
+    pub in_force: String,
+    pub draft_saved: Option<String>,
+    pub preview: Option<String>,
+    pub versions: Vec<VersionRow>,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 pub struct OverviewPage {

@@ -34,6 +34,9 @@ pub enum Action {
     NoteAdded,
     TextSent,
     AuditExported,
+    MessageDraftSaved,
+    MessagePublished,
+    MessageRestored,
 }
 
 impl Action {
@@ -64,6 +67,9 @@ impl Action {
         Action::NoteAdded,
         Action::TextSent,
         Action::AuditExported,
+        Action::MessageDraftSaved,
+        Action::MessagePublished,
+        Action::MessageRestored,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +100,9 @@ impl Action {
             Action::NoteAdded => "enquiry.note-added",
             Action::TextSent => "enquiry.text-sent",
             Action::AuditExported => "audit.exported",
+            Action::MessageDraftSaved => "message.draft-saved",
+            Action::MessagePublished => "message.published",
+            Action::MessageRestored => "message.restored",
         }
     }
 

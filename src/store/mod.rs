@@ -10,6 +10,7 @@ use crate::enquiries::{Enquiry, NewEnquiry};
 use crate::flows::{Answer, Answers};
 
 mod dashboard;
+pub mod messages;
 mod postgres;
 mod rows;
 mod sql;
@@ -137,7 +138,9 @@ pub struct PoolStats {
 }
 
 #[async_trait]
-pub trait Store: DashboardStore + stats::StatsStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    DashboardStore + stats::StatsStore + messages::MessagesStore + Send + Sync + std::fmt::Debug
+{
     /// Records a new call; a second call with the same SID changes nothing.
     async fn record_call(&self, call: &NewCall) -> Result<(), StoreError>;
     /// Records a step; returns false when this (call, seq) was already recorded (a retried webhook).

@@ -62,3 +62,4 @@ impl PostgresStore {
 super::sql::sql_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
 super::dashboard::dashboard_sql!(PostgresStore);
 super::stats::stats_sql!(PostgresStore);
+super::messages::messages_sql!(PostgresStore);

@@ -71,3 +71,4 @@ impl SqliteStore {
 super::sql::sql_store!(SqliteStore, sqlx::Sqlite, "");
 super::dashboard::dashboard_sql!(SqliteStore);
 super::stats::stats_sql!(SqliteStore);
+super::messages::messages_sql!(SqliteStore);
