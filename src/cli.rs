@@ -824,16 +824,16 @@ async fn closures(
                until: DateTime<Utc>,
                reason: String|
      -> Result<NewClosure, String> {
+        if let Some(problem) = crate::hours::closure_problem(from, until, &reason, now) {
+            return Err(problem
+                .replace(
+                    "the end must be after the start",
+                    "--until must be after --from",
+                )
+                .replace("the end", "--until")
+                .replace("the reason", "--reason"));
+        }
         let reason = reason.trim().to_string();
-        if until <= now {
-            return Err("--until is in the past: nothing would change".into());
-        }
-        if until <= from {
-            return Err("--until must be after --from".into());
-        }
-        if reason.is_empty() || reason.chars().count() > 300 {
-            return Err("--reason must be 1 to 300 characters (callers hear it)".into());
-        }
         Ok(NewClosure {
             kind,
             from,

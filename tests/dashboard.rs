@@ -1789,3 +1789,94 @@ async fn managers_publish_and_restore_the_latest_update() {
         assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
 }
+
+/// The emergency switch and planned closures from the dashboard: the effect is shown
+/// before saving, callers hear the reason at once, removing it reopens the line.
+#[tokio::test]
+async fn managers_close_the_line_from_the_dashboard_and_see_the_effect_first() {
+    let app = spawn_app_with(NOW, &[]).await; // Tuesday 10:00, open
+    let (_, msecret) = staff(&app, "m@example.nhs.uk", Role::Manager, None).await;
+    let (_, hsecret) = staff(&app, "h@example.nhs.uk", Role::Handler, None).await;
+    let mut h = Browser::new(&app);
+    h.sign_in("h@example.nhs.uk", &hsecret).await;
+    assert_eq!(h.get("/closures").await.status, StatusCode::FORBIDDEN);
+    let mut m = Browser::new(&app);
+    m.sign_in("m@example.nhs.uk", &msecret).await;
+    let page = m.get("/closures").await;
+    assert!(
+        page.body.contains("The line is open now until 4pm."),
+        "{}",
+        page.body
+    );
+
+    let form = [
+        ("kind", "now"),
+        ("until", "2026-11-24T16:00"),
+        ("reason", "The line is closed for an urgent staff briefing"),
+    ];
+    let mut check = form.to_vec();
+    check.push(("action", "check"));
+    let checked = m.submit(&page, "/closures", &check).await;
+    assert_eq!(checked.status, StatusCode::OK);
+    assert!(
+        checked
+            .body
+            .contains("With this change:</strong> The line is closed now"),
+        "{}",
+        checked.body
+    );
+    assert!(
+        checked
+            .body
+            .contains("It opens again tomorrow, Wednesday the 25th of November, at 9am."),
+        "{}",
+        checked.body
+    );
+    assert!(
+        m.get("/closures").await.body.contains("open now"),
+        "checking saved nothing"
+    );
+    let mut bad = form.to_vec();
+    bad[1] = ("until", "2026-11-24T09:00");
+    bad.push(("action", "save"));
+    let refused = m.submit(&checked, "/closures", &bad).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("in the past"), "{}", refused.body);
+
+    let mut save = form.to_vec();
+    save.push(("action", "save"));
+    let saved = m.submit(&refused, "/closures", &save).await;
+    assert_eq!(saved.location(), "/closures?done=saved");
+    let call = app.call_from("+447700900001").await;
+    assert!(
+        call.last()
+            .contains("The line is closed for an urgent staff briefing."),
+        "{}",
+        call.last()
+    );
+
+    let page = m.get("/closures").await;
+    let id = page
+        .body
+        .split("/closures/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let removed = m
+        .submit(&page, &format!("/closures/{id}/remove"), &[])
+        .await;
+    assert_eq!(removed.location(), "/closures?done=removed");
+    let call = app.call_from("+447700900002").await;
+    assert!(
+        !call.last().contains("urgent staff briefing"),
+        "{}",
+        call.last()
+    );
+    let actions = audit_actions(&app).await;
+    for a in ["hours.closure-added", "hours.closure-removed"] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+}

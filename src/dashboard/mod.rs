@@ -30,6 +30,7 @@ use crate::twilio::rest::TwilioApi;
 mod admin;
 mod api;
 mod assets;
+mod closures;
 mod login;
 mod messages;
 mod pages;
@@ -155,6 +156,7 @@ pub fn router(state: Dashboard) -> Router {
         .merge(admin::routes())
         .merge(api::routes())
         .merge(messages::routes())
+        .merge(closures::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf_guard,

@@ -230,6 +230,31 @@ pub struct AuditPage<'a> {
     pub actions: Vec<Choice>,
 }
 
+pub struct ClosureRow {
+    pub id: i64,
+    pub kind: String,
+    pub from: String,
+    pub until: String,
+    pub reason: String,
+    /// In force now.
+    pub now: bool,
+}
+
+#[derive(Template)]
+#[template(path = "closures.html")]
+pub struct ClosuresPage<'a> {
+    pub nav: Nav,
+    pub rows: Vec<ClosureRow>,
+    pub current: String,
+    pub preview: Option<String>,
+    pub kind: String,
+    pub from: String,
+    pub until: String,
+    pub reason: String,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
 pub struct VersionRow {
     pub id: i64,
     pub at: String,

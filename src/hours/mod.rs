@@ -661,3 +661,25 @@ fn local_instant(date: NaiveDate, time: NaiveTime) -> Option<DateTime<Tz>> {
         }
     }
 }
+
+/// Checks a closure or special opening before it is stored (the command line and the
+/// dashboard both use it): the words of the problem, if any.
+pub fn closure_problem(
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Option<&'static str> {
+    let reason = reason.trim();
+    if until <= now {
+        Some("the end is in the past: nothing would change")
+    } else if until <= from {
+        Some("the end must be after the start")
+    } else if reason.is_empty() || reason.chars().count() > 300 {
+        Some("the reason must be 1 to 300 characters (callers hear it)")
+    } else if reason.contains(['{', '}']) {
+        Some("the reason cannot contain { or }")
+    } else {
+        None
+    }
+}

@@ -37,6 +37,8 @@ pub enum Action {
     MessageDraftSaved,
     MessagePublished,
     MessageRestored,
+    ClosureAdded,
+    ClosureRemoved,
 }
 
 impl Action {
@@ -70,6 +72,8 @@ impl Action {
         Action::MessageDraftSaved,
         Action::MessagePublished,
         Action::MessageRestored,
+        Action::ClosureAdded,
+        Action::ClosureRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +107,8 @@ impl Action {
             Action::MessageDraftSaved => "message.draft-saved",
             Action::MessagePublished => "message.published",
             Action::MessageRestored => "message.restored",
+            Action::ClosureAdded => "hours.closure-added",
+            Action::ClosureRemoved => "hours.closure-removed",
         }
     }
 
