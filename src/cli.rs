@@ -586,7 +586,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 &flow,
                 &hours.get(),
                 &period,
-                crate::stats::Thresholds::default(),
+                config.dashboard.thresholds(),
                 clock.now(),
             )
             .await?;

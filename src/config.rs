@@ -88,6 +88,8 @@ struct FileConfig {
     sms_from: Option<String>,
     sms_confirmation: Option<bool>,
     sms_unreachable: Option<bool>,
+    service_level_seconds: Option<u64>,
+    short_abandon_seconds: Option<u64>,
 }
 
 /// The staff dashboard's settings (docs/configuration.md, "Dashboard").
@@ -115,6 +117,20 @@ pub struct DashboardSettings {
     pub sms_unreachable: bool,
     /// Twilio's REST API (changed only by tests, to a local mock server).
     pub twilio_api_base_url: String,
+    /// Statistics: answered within this many seconds counts for the service level (60).
+    pub service_level_seconds: u64,
+    /// Statistics: a hang-up in the queue sooner than this is a short abandon (5).
+    pub short_abandon_seconds: u64,
+}
+
+impl DashboardSettings {
+    /// The statistics' thresholds.
+    pub fn thresholds(&self) -> crate::stats::Thresholds {
+        crate::stats::Thresholds {
+            service_level_seconds: i64::try_from(self.service_level_seconds).unwrap_or(60),
+            short_abandon_seconds: i64::try_from(self.short_abandon_seconds).unwrap_or(5),
+        }
+    }
 }
 
 impl Default for DashboardSettings {
@@ -130,6 +146,8 @@ impl Default for DashboardSettings {
             sms_confirmation: false,
             sms_unreachable: false,
             twilio_api_base_url: DEFAULT_TWILIO_API.into(),
+            service_level_seconds: 60,
+            short_abandon_seconds: 5,
         }
     }
 }
@@ -532,6 +550,22 @@ impl Config {
                 "sms_unreachable",
                 fc.sms_unreachable,
             )?,
+            service_level_seconds: number(
+                "HELPLINE_SERVICE_LEVEL_SECONDS",
+                "service_level_seconds",
+                fc.service_level_seconds,
+                1..=3600,
+                60,
+                "seconds",
+            )?,
+            short_abandon_seconds: number(
+                "HELPLINE_SHORT_ABANDON_SECONDS",
+                "short_abandon_seconds",
+                fc.short_abandon_seconds,
+                0..=120,
+                5,
+                "seconds",
+            )?,
             twilio_api_base_url: match pick(
                 "TWILIO_API_BASE_URL",
                 "twilio_api_base_url",
@@ -662,6 +696,29 @@ fn normalise_public_url(url: &str) -> Result<String, (String, String)> {
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
+
+    #[test]
+    fn dashboard_settings_have_defaults_and_are_checked() {
+        let d = Config::from_pairs(&[]).unwrap().dashboard;
+        assert_eq!(d, DashboardSettings::default());
+        assert_eq!(d.thresholds(), crate::stats::Thresholds::default());
+        let c = Config::from_pairs(&[
+            ("HELPLINE_SERVICE_LEVEL_SECONDS", "30"),
+            ("HELPLINE_SMS_FROM", "07700 900000"),
+            ("HELPLINE_SMS_CONFIRMATION", "on"),
+        ])
+        .unwrap();
+        assert_eq!(c.dashboard.thresholds().service_level_seconds, 30);
+        assert_eq!(c.dashboard.sms_from.as_deref(), Some("+447700900000"));
+        assert!(c.dashboard.sms_confirmation);
+        let e = Config::from_pairs(&[("HELPLINE_SMS_CONFIRMATION", "on")]).unwrap_err();
+        assert_eq!(e.place, "HELPLINE_SMS_CONFIRMATION");
+        assert!(e.to_string().contains("HELPLINE_SMS_FROM"), "{e}");
+        let e = Config::from_pairs(&[("HELPLINE_SESSION_IDLE_MINUTES", "0")]).unwrap_err();
+        assert!(e.to_string().contains("from 1 to 480"), "{e}");
+        let e = Config::from_pairs(&[("HELPLINE_LINE_NUMBER", "999")]).unwrap_err();
+        assert!(e.to_string().contains("not a UK phone number"), "{e}");
+    }
 
     #[test]
     fn defaults_are_safe_and_local() {

@@ -417,7 +417,7 @@ impl Dashboard {
             &self.flow,
             &self.hours.get(),
             &period,
-            crate::stats::Thresholds::default(),
+            self.settings.thresholds(),
             now,
         )
         .await?)
