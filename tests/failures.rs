@@ -218,6 +218,50 @@ impl helpline::store::stats::StatsStore for DownStore {
 }
 
 #[async_trait]
+impl helpline::store::messages::MessagesStore for DownStore {
+    async fn save_draft(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        down()
+    }
+    async fn draft(
+        &self,
+        _: &str,
+    ) -> Result<Option<helpline::store::messages::MessageVersion>, StoreError> {
+        down()
+    }
+    async fn publish_message(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: DateTime<Utc>,
+        _: Option<&str>,
+    ) -> Result<helpline::store::messages::MessageVersion, StoreError> {
+        down()
+    }
+    async fn message_versions(
+        &self,
+        _: &str,
+    ) -> Result<Vec<helpline::store::messages::MessageVersion>, StoreError> {
+        down()
+    }
+    async fn current_message(
+        &self,
+        _: &str,
+    ) -> Result<Option<helpline::store::messages::MessageVersion>, StoreError> {
+        down()
+    }
+    async fn content_revision(&self) -> Result<i64, StoreError> {
+        down()
+    }
+}
+
+#[async_trait]
 impl Store for DownStore {
     async fn record_call(&self, _: &NewCall) -> Result<(), StoreError> {
         if let Some(d) = self.stall {
