@@ -34,6 +34,7 @@ mod closures;
 mod login;
 mod messages;
 mod pages;
+mod stats_page;
 mod views;
 pub mod voice;
 pub mod work;
@@ -157,6 +158,7 @@ pub fn router(state: Dashboard) -> Router {
         .merge(api::routes())
         .merge(messages::routes())
         .merge(closures::routes())
+        .merge(stats_page::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf_guard,
