@@ -45,54 +45,9 @@ pub fn routes() -> Router<Dashboard> {
         .route("/api/stats", get(stats))
 }
 
-/// An API error: the status and `{"error": "…"}`.
-pub struct ApiError(WebError);
-
-impl From<WebError> for ApiError {
-    fn from(e: WebError) -> Self {
-        ApiError(e)
-    }
-}
-
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ApiError(e.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let html = self.0.into_response();
-        let status = html.status();
-        // Same words as the page would show; internal details never leave.
-        let message = match status {
-            StatusCode::INTERNAL_SERVER_ERROR => {
-                "something went wrong on our side; try again".to_string()
-            }
-            StatusCode::BAD_GATEWAY => "Twilio did not accept the request; try again".to_string(),
-            _ => String::new(),
-        };
-        (status, Json(json!({ "error": message }))).into_response()
-    }
-}
-
-/// Keeps the message of client errors (they are written for people).
-fn api_err(e: WebError) -> Response {
-    match &e {
-        WebError::NotFound
-        | WebError::BadRequest(_)
-        | WebError::Conflict(_)
-        | WebError::Forbidden => {
-            let status = match e {
-                WebError::NotFound => StatusCode::NOT_FOUND,
-                WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-                WebError::Conflict(_) => StatusCode::CONFLICT,
-                _ => StatusCode::FORBIDDEN,
-            };
-            (status, Json(json!({ "error": e.to_string() }))).into_response()
-        }
-        _ => ApiError(e).into_response(),
-    }
+/// The API's answer for an error (see [`WebError::into_api_response`]).
+pub(super) fn api_err(e: WebError) -> Response {
+    e.into_api_response()
 }
 
 type ApiResult = Result<Response, Response>;

@@ -265,21 +265,6 @@ async fn restore(
     Ok(Redirect::to(&format!("/messages/{name}?done=restored")).into_response())
 }
 
-fn api_error(e: WebError) -> Response {
-    let status = match &e {
-        WebError::NotFound => StatusCode::NOT_FOUND,
-        WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        WebError::Forbidden => StatusCode::FORBIDDEN,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-        "something went wrong on our side; try again".to_string()
-    } else {
-        e.to_string()
-    };
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
 async fn api_get(State(d): State<Dashboard>, staff: Staff, Path(name): Path<String>) -> Response {
     match d.message(&staff, &name).await {
         Ok(c) => Json(json!({
@@ -290,7 +275,7 @@ async fn api_get(State(d): State<Dashboard>, staff: Staff, Path(name): Path<Stri
             "versions": c.versions,
         }))
         .into_response(),
-        Err(e) => api_error(e),
+        Err(e) => super::api::api_err(e),
     }
 }
 
@@ -322,7 +307,7 @@ async fn api_act(
     };
     match result {
         Ok(spoken) => Json(json!({ "spoken": spoken })).into_response(),
-        Err(e) => api_error(e),
+        Err(e) => super::api::api_err(e),
     }
 }
 
@@ -333,6 +318,6 @@ async fn api_restore(
 ) -> Response {
     match d.restore_message(&staff, &name, id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(e),
+        Err(e) => super::api::api_err(e),
     }
 }

@@ -205,6 +205,19 @@ impl WebError {
         }
     }
 
+    /// The JSON API's answer: the status and `{"error": …}`. Client errors keep their
+    /// words (written for people); server-side failures never show internal details.
+    pub fn into_api_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "dashboard API request failed");
+            self.public_message()
+        } else {
+            self.to_string()
+        };
+        (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+    }
+
     /// What the user is told: never internal details.
     fn public_message(&self) -> String {
         match self {
