@@ -84,11 +84,10 @@ impl Dashboard {
         };
         let until = london(&form.until, "end")?;
         if let Some(problem) = crate::hours::closure_problem(from, until, &form.reason, now) {
-            let mut m = problem.to_string();
-            if let Some(f) = m.get_mut(0..1) {
-                f.make_ascii_uppercase();
-            }
-            return Err(WebError::BadRequest(format!("{m}.")));
+            return Err(WebError::BadRequest(format!(
+                "{}.",
+                views::capitalised(problem)
+            )));
         }
         Ok(NewClosure {
             kind,

@@ -562,13 +562,9 @@ async fn setup(
     let problem = if form.password != form.confirm {
         Some("The two passwords are different. Type the same password twice.".to_string())
     } else {
-        password::check_rules(&form.password).err().map(|e| {
-            let mut m = e.to_string();
-            if let Some(f) = m.get_mut(0..1) {
-                f.make_ascii_uppercase();
-            }
-            format!("{m}.")
-        })
+        password::check_rules(&form.password)
+            .err()
+            .map(|e| format!("{}.", views::capitalised(&e.to_string())))
     };
     if let Some(problem) = problem {
         let (session, id) = session_at(&state, &visitor).await?;

@@ -228,13 +228,7 @@ impl WebError {
                 "Calls cannot be placed: the Twilio account is not configured.".into()
             }
             WebError::Twilio(_) => "Twilio did not accept the request. Please try again.".into(),
-            other => {
-                let mut m = other.to_string();
-                if let Some(first) = m.get_mut(0..1) {
-                    first.make_ascii_uppercase();
-                }
-                m
-            }
+            other => views::capitalised(&other.to_string()),
         }
     }
 }

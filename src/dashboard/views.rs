@@ -289,6 +289,16 @@ pub struct OverviewPage {
     pub by_trust: Vec<(String, usize)>,
 }
 
+/// A message as a sentence for a page: capital first letter (the messages themselves are
+/// written lower-case, to sit inside others).
+pub fn capitalised(message: &str) -> String {
+    let mut m = message.to_string();
+    if let Some(first) = m.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    m
+}
+
 /// "3 h 05 min", "4 min", "40 s".
 pub fn duration_words(seconds: i64) -> String {
     let s = seconds.max(0);
