@@ -22,12 +22,77 @@ use super::Flow;
 
 /// How many callers took each branch (from node, to node) and how many hung up at each
 /// node, for the managers' journey map; `None` draws the flow alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// As JSON (serde), the branches are a list, since a map's keys must be strings there:
+/// `{"branches": [{"from": "main_menu", "to": "latest_update", "callers": 12}],
+/// "hung_up": {"main_menu": 3}}`, branches in (from, to) order. Reading one, a branch
+/// listed twice counts the sum of the two.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// (from node id, to node id) -> callers who took that branch in the period
+    #[serde(with = "branch_list", default)]
     pub branches: BTreeMap<(String, String), u64>,
     /// node id -> callers whose call ended (hung up) while at that node
+    #[serde(default)]
     pub hung_up: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    /// Adds `other`'s callers to these (e.g. one day's to a period's).
+    pub fn add(&mut self, other: &Counts) {
+        for (edge, n) in &other.branches {
+            let sum = self.branches.entry(edge.clone()).or_default();
+            *sum = sum.saturating_add(*n);
+        }
+        for (node, n) in &other.hung_up {
+            let sum = self.hung_up.entry(node.clone()).or_default();
+            *sum = sum.saturating_add(*n);
+        }
+    }
+}
+
+/// [`Counts::branches`] as a list of `{from, to, callers}`.
+mod branch_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct BranchRef<'a> {
+        from: &'a str,
+        to: &'a str,
+        callers: u64,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Branch {
+        from: String,
+        to: String,
+        callers: u64,
+    }
+
+    pub fn serialize<S: Serializer>(
+        branches: &BTreeMap<(String, String), u64>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(branches.iter().map(|((from, to), callers)| BranchRef {
+            from,
+            to,
+            callers: *callers,
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<(String, String), u64>, D::Error> {
+        let mut branches = BTreeMap::new();
+        for b in Vec::<Branch>::deserialize(deserializer)? {
+            let sum: &mut u64 = branches.entry((b.from, b.to)).or_default();
+            *sum = sum.saturating_add(b.callers);
+        }
+        Ok(branches)
+    }
 }
 
 /// Graphviz DOT source for the flow.
@@ -740,6 +805,53 @@ mod tests {
             assert!(texts.iter().any(|t| t.starts_with(&prefix)), "{id}");
         }
         assert!(texts.contains(&"→ latest_update: 1 · latest update — 0 callers"));
+    }
+
+    #[test]
+    fn counts_add_up_and_round_trip_as_json() {
+        let mut a = Counts::default();
+        a.branches
+            .insert(("welcome".into(), "greeting_open".into()), 2);
+        a.hung_up.insert("main_menu".into(), 1);
+        let mut b = Counts::default();
+        b.branches
+            .insert(("welcome".into(), "greeting_open".into()), 3);
+        b.branches.insert(("main_menu".into(), "adviser".into()), 1);
+        b.hung_up.insert("main_menu".into(), 4);
+        b.hung_up.insert("adviser_queue".into(), 1);
+        a.add(&b);
+        assert_eq!(
+            a.branches
+                .get(&("welcome".to_string(), "greeting_open".to_string())),
+            Some(&5)
+        );
+        assert_eq!(a.branches.len(), 2);
+        assert_eq!(a.hung_up.get("main_menu"), Some(&5));
+        assert_eq!(a.hung_up.get("adviser_queue"), Some(&1));
+
+        let json = serde_json::to_value(&a).expect("serialises");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "branches": [
+                    {"from": "main_menu", "to": "adviser", "callers": 1},
+                    {"from": "welcome", "to": "greeting_open", "callers": 5},
+                ],
+                "hung_up": {"adviser_queue": 1, "main_menu": 5},
+            })
+        );
+        let back: Counts = serde_json::from_value(json).expect("deserialises");
+        assert_eq!(back, a);
+        let empty: Counts = serde_json::from_str("{}").expect("both parts may be left out");
+        assert_eq!(empty, Counts::default());
+        let twice: Counts = serde_json::from_str(
+            r#"{"branches": [{"from": "a", "to": "b", "callers": 1}, {"from": "a", "to": "b", "callers": 2}]}"#,
+        )
+        .expect("deserialises");
+        assert_eq!(
+            twice.branches.get(&("a".to_string(), "b".to_string())),
+            Some(&3)
+        );
     }
 
     #[test]

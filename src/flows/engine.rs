@@ -113,6 +113,16 @@ pub struct Turn {
     /// How the input was taken, for the step record: `start`, `option-3`, `repeat`,
     /// `no-input`, `invalid`, `gave-up`, `number-given`, `message`, `no-message`…
     pub outcome: String,
+    /// The ids of the nodes this turn took the caller through, in order (for the step
+    /// record and the managers' journey map): from the first node walked to (for
+    /// [`start`], the start node) through `say` and `branch` nodes to the node that now
+    /// waits for the caller (menu, ask number, record, queue) or ends the call (hangup).
+    /// Past an `enquiry` node ([`Wait::SaveEnquiry`]) it goes on with the [`route`] from
+    /// its `next`, where the calls layer resumes once the enquiry is stored. A re-ask of
+    /// the same question (repeat, invalid, no input) is just that node; the apology, a
+    /// hang-up in the queue and the goodbye after an adviser call pass through no node
+    /// and are empty.
+    pub path: Vec<String>,
 }
 
 /// Why a caller left the queue (Twilio's `QueueResult`).
@@ -212,6 +222,7 @@ pub fn respond(
                     answers: vec![],
                     wait: menu_wait(n, attempt, options),
                     outcome: "repeat".into(),
+                    path: vec![n.id.clone()],
                 },
                 Heard::Key(k) => match options.iter().find(|o| o.key == k) {
                     Some(option) => {
@@ -254,6 +265,7 @@ pub fn respond(
                             attempt,
                         },
                         outcome: "repeat".into(),
+                        path: vec![n.id.clone()],
                     }
                 }
                 Input::Keys(k) => k.trim_end_matches('#').to_string(),
@@ -328,6 +340,7 @@ pub fn queue_exit(
             answers: vec![],
             wait: Wait::Hangup,
             outcome: outcome.into(),
+            path: vec![],
         },
         QueueExit::HungUp => Turn {
             ask_from: 0,
@@ -335,6 +348,7 @@ pub fn queue_exit(
             answers: vec![],
             wait: Wait::Hangup,
             outcome: outcome.into(),
+            path: vec![],
         },
         QueueExit::Left => walk(
             flow,
@@ -425,6 +439,7 @@ pub fn apology(flow: &Flow, ctx: &Context) -> Turn {
         answers: vec![],
         wait: Wait::Hangup,
         outcome: "apology".into(),
+        path: vec![],
     }
 }
 
@@ -483,6 +498,7 @@ fn fail(
         answers: vec![],
         wait,
         outcome: outcome.into(),
+        path: vec![n.id.clone()],
     }
 }
 
@@ -512,8 +528,10 @@ fn walk(
     }
     let extra = answer_vars(&so_far);
     let mut id = from.to_string();
+    let mut path = Vec::new();
     for _ in 0..MAX_HOPS {
         let Some(n) = flow.node(&id) else { break };
+        path.push(n.id.clone());
         // The waiting node's own words are the question; everything said before it is not.
         let ask_from = says.len();
         let wait = match &n.kind {
@@ -527,11 +545,11 @@ fn walk(
                 then,
                 otherwise,
             } => {
-                let yes = match when {
-                    Condition::Open => ctx.open,
-                    Condition::CallerNumberKnown => ctx.caller.is_some(),
+                id = if decide(*when, ctx) {
+                    then.clone()
+                } else {
+                    otherwise.clone()
                 };
-                id = if yes { then.clone() } else { otherwise.clone() };
                 continue;
             }
             NodeKind::Enquiry { next } => {
@@ -543,6 +561,9 @@ fn walk(
                     tracing::error!(node = %n.id, "enquiry node reached without all answers");
                     break;
                 }
+                // The calls layer resumes at `next` once the enquiry is stored; the way on
+                // from there depends only on the hours and the caller, so it is known now.
+                path.extend(route(flow, next, ctx));
                 Wait::SaveEnquiry { then: next.clone() }
             }
             NodeKind::Menu { text, options, .. } => {
@@ -583,9 +604,55 @@ fn walk(
             answers: chosen,
             wait,
             outcome: outcome.to_string(),
+            path,
         };
     }
+    // The apology (a broken flow): like every apology, no path.
     let mut turn = apology(flow, ctx);
     turn.answers = chosen;
     turn
+}
+
+/// The nodes a caller passes through from `from` without answering anything, in order:
+/// `from` itself, then on through `say` and `branch` nodes (branches decided by `ctx.open`
+/// and `ctx.caller`) and `enquiry` nodes (on to their `next`, as the calls layer does once
+/// the enquiry is stored), up to and including the first node that waits for the caller
+/// (menu, ask number, record, queue) or ends the call (hangup). Pure: nothing is rendered.
+/// Stops before an unknown id, and after `MAX_HOPS` (64) nodes (a valid flow never loops
+/// without waiting). Empty when `from` is not a node.
+pub fn route(flow: &Flow, from: &str, ctx: &Context) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut id = from;
+    while path.len() < MAX_HOPS {
+        let Some(n) = flow.node(id) else { break };
+        path.push(n.id.clone());
+        id = match &n.kind {
+            NodeKind::Say { next, .. } | NodeKind::Enquiry { next } => next,
+            NodeKind::Branch {
+                when,
+                then,
+                otherwise,
+            } => {
+                if decide(*when, ctx) {
+                    then
+                } else {
+                    otherwise
+                }
+            }
+            NodeKind::Menu { .. }
+            | NodeKind::AskNumber { .. }
+            | NodeKind::Record { .. }
+            | NodeKind::Queue { .. }
+            | NodeKind::Hangup { .. } => break,
+        };
+    }
+    path
+}
+
+/// A `branch` node's decision.
+fn decide(when: Condition, ctx: &Context) -> bool {
+    match when {
+        Condition::Open => ctx.open,
+        Condition::CallerNumberKnown => ctx.caller.is_some(),
+    }
 }

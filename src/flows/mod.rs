@@ -3,6 +3,7 @@
 
 pub mod diagram;
 pub mod engine;
+pub mod journey;
 pub mod load;
 pub mod model;
 pub mod speech;

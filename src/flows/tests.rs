@@ -577,9 +577,253 @@ mod properties {
                     prop_assert!(!s.trim().is_empty());
                     prop_assert!(!s.contains('{'), "unfilled placeholder in {s}");
                 }
+                if let Err(e) = path_leads_where_it_waits(&flow, &turn, &c) {
+                    prop_assert!(false, "{}", e);
+                }
             }
         }
     }
+}
+
+/// A turn's path follows branches of the flow, one after another, and ends where the turn
+/// waits (or at the hangup node that ends the call; after an enquiry, where the call goes on).
+fn path_leads_where_it_waits(flow: &super::Flow, turn: &Turn, c: &Context) -> Result<(), String> {
+    for pair in turn.path.windows(2) {
+        let from = flow
+            .node(&pair[0])
+            .ok_or_else(|| format!("{} is not a node: {turn:?}", pair[0]))?;
+        if !from.kind.targets().iter().any(|(_, t)| **t == pair[1]) {
+            return Err(format!(
+                "{} does not lead to {}: {turn:?}",
+                pair[0], pair[1]
+            ));
+        }
+    }
+    let last = turn.path.last().map(String::as_str);
+    let expected = match &turn.wait {
+        Wait::Menu { node, .. }
+        | Wait::Number { node, .. }
+        | Wait::Record { node, .. }
+        | Wait::Queue { node, .. } => Some(node.as_str()),
+        Wait::SaveEnquiry { then } => {
+            let on = route(flow, then, c);
+            if on.is_empty() || !turn.path.ends_with(&on) {
+                return Err(format!("the path does not go on from {then}: {turn:?}"));
+            }
+            // The enquiry node itself is just before.
+            let before = turn.path.len() - on.len();
+            match before.checked_sub(1).and_then(|i| flow.node(&turn.path[i])) {
+                Some(n) if matches!(n.kind, super::NodeKind::Enquiry { .. }) => {}
+                _ => return Err(format!("no enquiry node before {then}: {turn:?}")),
+            }
+            last
+        }
+        Wait::Hangup => match last {
+            None => None,
+            Some(id) => match flow.node(id).map(|n| &n.kind) {
+                Some(super::NodeKind::Hangup { .. }) => Some(id),
+                _ => {
+                    return Err(format!(
+                        "the call ends at {id}, not a hangup node: {turn:?}"
+                    ))
+                }
+            },
+        },
+    };
+    if last != expected {
+        return Err(format!(
+            "the path ends at {last:?}, not {expected:?}: {turn:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn path(turn: &Turn) -> Vec<&str> {
+    turn.path.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn each_turn_records_the_nodes_it_passed_through() {
+    let flow = builtin().unwrap();
+    let none = Answers::default();
+    let (open, closed) = (ctx(true, None), ctx(false, None));
+    let known = ctx(true, Some("+447700900123"));
+
+    let t = start(&flow, &open, &none);
+    assert_eq!(path(&t), ["welcome", "greeting_open", "main_menu"]);
+    let t = start(&flow, &closed, &none);
+    assert_eq!(path(&t), ["welcome", "greeting_closed", "main_menu"]);
+
+    let choose = |key: &str, c: &Context| respond(&flow, "main_menu", 0, &keys(key), c, &none);
+    assert_eq!(path(&choose("1", &open)), ["latest_update", "main_menu"]);
+    assert_eq!(path(&choose("3", &closed)), ["fraud_advice", "fraud_menu"]);
+    assert_eq!(path(&choose("4", &open)), ["appointments", "main_menu"]);
+    assert_eq!(path(&choose("0", &open)), ["adviser", "adviser_queue"]);
+    assert_eq!(
+        path(&choose("0", &closed)),
+        ["adviser", "adviser_closed", "main_menu"]
+    );
+    assert_eq!(
+        path(&choose("2", &known)),
+        ["callback_start", "callback_number", "confirm_number"]
+    );
+    assert_eq!(
+        path(&choose("2", &open)),
+        ["callback_start", "callback_number", "enter_number"]
+    );
+    let t = respond(
+        &flow,
+        "main_menu",
+        0,
+        &Input::Speech("someone phoned me saying they had my records".into()),
+        &open,
+        &none,
+    );
+    assert_eq!(path(&t), ["fraud_advice", "fraud_menu"]);
+
+    // Re-asks are the question itself; giving up is the way to the goodbye.
+    let t = respond(&flow, "main_menu", 0, &keys("*"), &open, &none);
+    assert_eq!(
+        (t.outcome.as_str(), path(&t)),
+        ("repeat", vec!["main_menu"])
+    );
+    let t = respond(&flow, "main_menu", 0, &Input::Silence, &open, &none);
+    assert_eq!(
+        (t.outcome.as_str(), path(&t)),
+        ("no-input", vec!["main_menu"])
+    );
+    let t = respond(&flow, "main_menu", 1, &keys("9"), &open, &none);
+    assert_eq!(
+        (t.outcome.as_str(), path(&t)),
+        ("invalid", vec!["main_menu"])
+    );
+    let t = respond(&flow, "main_menu", 2, &keys("9"), &open, &none);
+    assert_eq!(
+        (t.outcome.as_str(), path(&t)),
+        ("gave-up", vec!["goodbye_after_failures"])
+    );
+    let t = respond(&flow, "enter_number", 0, &keys("*"), &open, &none);
+    assert_eq!(
+        (t.outcome.as_str(), path(&t)),
+        ("repeat", vec!["enter_number"])
+    );
+    let t = respond(&flow, "enter_number", 0, &keys("12#"), &open, &none);
+    assert_eq!(
+        (t.outcome.as_str(), path(&t)),
+        ("invalid", vec!["enter_number"])
+    );
+    let t = respond(
+        &flow,
+        "enter_number",
+        0,
+        &keys("07700900456#"),
+        &open,
+        &none,
+    );
+    assert_eq!(
+        (t.outcome.as_str(), path(&t)),
+        ("number-given", vec!["confirm_entered_number"])
+    );
+
+    // The request: up to the record node, then past the enquiry to the goodbye that
+    // follows once it is stored.
+    let t = respond(&flow, "confirm_number", 0, &keys("1"), &known, &none);
+    assert_eq!(path(&t), ["choose_trust"]);
+    let answers = Answers {
+        callback_number: UkNumber::parse("07700900123"),
+        trust: Some(Trust::RoyalLiverpool),
+        category: Some(Category::Other),
+        message: None,
+    };
+    let t = respond(
+        &flow,
+        "record_message",
+        0,
+        &Input::Silence,
+        &known,
+        &answers,
+    );
+    assert_eq!(
+        t.wait,
+        Wait::SaveEnquiry {
+            then: "callback_confirmed".into()
+        }
+    );
+    assert_eq!(
+        (t.outcome.as_str(), path(&t)),
+        ("no-message", vec!["save_enquiry", "callback_confirmed"])
+    );
+    let t = resume(&flow, "callback_confirmed", &known, &answers);
+    assert_eq!(path(&t), ["callback_confirmed"]);
+
+    // The queue: leaving or a failure go on; a hang-up or an adviser's goodbye go nowhere.
+    let exit = |how, c: &Context| queue_exit(&flow, "adviser_queue", how, c, &none);
+    assert_eq!(
+        path(&exit(QueueExit::Left, &known)),
+        ["callback_start", "callback_number", "confirm_number"]
+    );
+    assert_eq!(
+        path(&exit(QueueExit::Failed, &open)),
+        [
+            "queue_unavailable",
+            "callback_start",
+            "callback_number",
+            "enter_number"
+        ]
+    );
+    assert!(exit(QueueExit::HungUp, &open).path.is_empty());
+    assert!(exit(QueueExit::Bridged, &open).path.is_empty());
+    assert!(apology(&flow, &open).path.is_empty());
+
+    // A stale URL starts again, from the start node.
+    let t = respond(&flow, "no_such_node", 0, &keys("1"), &open, &none);
+    assert_eq!(path(&t), ["welcome", "greeting_open", "main_menu"]);
+}
+
+#[test]
+fn routes_run_to_where_the_caller_is_asked_next() {
+    let flow = builtin().unwrap();
+    let open = ctx(true, None);
+    let route_of = |from: &str, c: &Context| route(&flow, from, c);
+    assert_eq!(
+        route_of("welcome", &ctx(false, Some("+447700900123"))),
+        ["welcome", "greeting_closed", "main_menu"]
+    );
+    // Through an enquiry without storing anything: a route is only where the call goes.
+    assert_eq!(
+        route_of("save_enquiry", &open),
+        ["save_enquiry", "callback_confirmed"]
+    );
+    assert_eq!(route_of("main_menu", &open), ["main_menu"]);
+    assert_eq!(
+        route_of("goodbye_after_failures", &open),
+        ["goodbye_after_failures"]
+    );
+    assert!(route_of("no_such_node", &open).is_empty());
+}
+
+#[test]
+fn a_route_that_never_waits_stops_after_the_hop_limit() {
+    // Only a flow built around the checks can loop; the route is still bounded.
+    let mut flow = builtin().unwrap();
+    if let Some(node) = flow.nodes.get_mut("latest_update") {
+        if let super::NodeKind::Say { next, .. } = &mut node.kind {
+            *next = "latest_update".into();
+        }
+    }
+    let r = route(&flow, "latest_update", &ctx(true, None));
+    assert_eq!(r.len(), 64);
+    assert!(r.iter().all(|id| id == "latest_update"));
+    let t = respond(
+        &flow,
+        "main_menu",
+        0,
+        &keys("1"),
+        &ctx(true, None),
+        &Answers::default(),
+    );
+    assert_eq!(t.outcome, "apology");
+    assert!(t.path.is_empty(), "the apology passes through no node");
 }
 
 #[test]
