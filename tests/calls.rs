@@ -571,3 +571,42 @@ async fn status_callback_before_the_queue_result_still_counts_an_answered_call()
     let rec = app.store.call(&call.sid).await.unwrap().unwrap();
     assert!(!rec.hung_up_in_queue, "answered, not abandoned");
 }
+
+#[tokio::test]
+async fn queue_steps_keep_their_routes() {
+    let app = spawn_app(TUESDAY_10AM).await;
+    let mut call = app.call_from("+447700900123").await;
+    call.press("0").await;
+    call.queue_result("leave", 40).await;
+    assert!(call.last().contains("ending 0 1 2 3"), "{}", call.last());
+    let mut gone = app.call_from("+447700900124").await;
+    gone.press("0").await;
+    gone.queue_result("hangup", 40).await;
+
+    let routes = |steps: Vec<helpline::store::StepRecord>| -> Vec<(String, String)> {
+        steps
+            .into_iter()
+            .map(|s| (s.outcome, s.path.join(" ")))
+            .collect()
+    };
+    assert_eq!(
+        routes(app.store.steps(&call.sid).await.unwrap()),
+        vec![
+            (
+                "start-open".into(),
+                "welcome greeting_open main_menu".into()
+            ),
+            ("option-0".into(), "adviser adviser_queue".into()),
+            (
+                "left-queue".into(),
+                "callback_start callback_number confirm_number".into()
+            ),
+        ]
+    );
+    let gone_steps = routes(app.store.steps(&gone.sid).await.unwrap());
+    assert_eq!(
+        gone_steps.last(),
+        Some(&("hung-up-in-queue".to_string(), String::new())),
+        "a hang-up in the queue passes through no node"
+    );
+}

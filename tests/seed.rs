@@ -147,6 +147,74 @@ async fn check(db: &Db, calls: i64, days: i64) {
         "the first step says whether the line was open"
     );
 
+    // Each step's route through the flow: through no node only after the queue's hang-up or
+    // adviser; otherwise real nodes of the shipped flow along its branches, ending where
+    // the next step was taken.
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM call_steps WHERE (path IS NULL OR path = '') \
+             <> (outcome IN ('hung-up-in-queue', 'bridged'))"
+        )
+        .await,
+        0,
+        "a path for every step that passed through a node"
+    );
+    let flow = helpline::flows::builtin().unwrap();
+    let routes = db
+        .strings("SELECT DISTINCT node || ' ' || outcome || ' ' || path FROM call_steps WHERE path IS NOT NULL")
+        .await;
+    assert!(routes.len() > 20, "{routes:?}");
+    for route in &routes {
+        let words: Vec<&str> = route.split(' ').collect();
+        let (node, path) = (words[0], &words[2..]);
+        assert!(!path.is_empty(), "{route}");
+        for id in path {
+            assert!(flow.node(id).is_some(), "{id} is not a node: {route}");
+        }
+        let mut hops = std::iter::once(&node).chain(path.iter());
+        let mut from = hops.next().copied();
+        for to in hops {
+            let f = from.and_then(|f| flow.node(f)).unwrap();
+            assert!(
+                f.id == *to || f.kind.targets().iter().any(|(_, t)| t.as_str() == *to),
+                "{} does not lead to {to}: {route}",
+                f.id
+            );
+            from = Some(to);
+        }
+    }
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM call_steps WHERE seq = 0 AND path NOT IN \
+             ('welcome greeting_open main_menu', 'welcome greeting_closed main_menu')"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM call_steps a JOIN call_steps b ON b.call_sid = a.call_sid \
+             AND b.seq = a.seq + 1 WHERE a.path IS NOT NULL AND a.path <> b.node \
+             AND a.path NOT LIKE '% ' || b.node"
+        )
+        .await,
+        0,
+        "each route ends where the caller took the next step"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM call_steps WHERE path = 'adviser adviser_queue'")
+            .await,
+        db.count("SELECT COUNT(*) FROM calls WHERE queue_joined_at IS NOT NULL")
+            .await,
+        "an adviser asked for while open is the queue"
+    );
+    assert!(
+        db.count("SELECT COUNT(*) FROM call_steps WHERE path = 'adviser adviser_closed main_menu'")
+            .await
+            > 0,
+        "and while closed, the explanation and the menu"
+    );
+
     // Simulated calls: some, but no more than 2%.
     let simulated = db.count("SELECT COUNT(*) FROM calls WHERE simulated").await;
     assert!(simulated > 0, "no simulated calls to leave out");
@@ -412,7 +480,7 @@ async fn the_same_arguments_seed_the_same_rows() {
     let (a, b) = (Db::open(&a).await, Db::open(&b).await);
     for sql in [
         "SELECT call_sid || ' ' || started_at || ' ' || COALESCE(queue_result, '') FROM calls ORDER BY call_sid",
-        "SELECT call_sid || ' ' || seq || ' ' || node || ' ' || outcome FROM call_steps ORDER BY call_sid, seq",
+        "SELECT call_sid || ' ' || seq || ' ' || node || ' ' || outcome || ' ' || COALESCE(path, '') FROM call_steps ORDER BY call_sid, seq",
         "SELECT id || ' ' || reference || ' ' || status FROM enquiries ORDER BY id",
         "SELECT enquiry_id || ' ' || at || ' ' || outcome FROM callback_attempts ORDER BY id",
     ] {

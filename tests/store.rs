@@ -89,6 +89,15 @@ async fn calls_and_steps_are_idempotent(_: &TestDb, store: Arc<dyn Store>) {
         input: "dtmf".into(),
         outcome: outcome.into(),
         at: at("2026-11-24T10:00:10Z"),
+        // The route the step took; none for an invalid answer's re-ask, here, to store NULL.
+        path: match outcome {
+            "option-2" => vec![
+                "callback_start".into(),
+                "callback_number".into(),
+                "confirm_number".into(),
+            ],
+            _ => vec![],
+        },
     };
     assert!(store.record_step(&step(1, "option-2")).await.unwrap());
     assert!(
@@ -104,6 +113,12 @@ async fn calls_and_steps_are_idempotent(_: &TestDb, store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         vec![(1, "option-2"), (2, "invalid")]
     );
+    assert_eq!(
+        steps[0].path,
+        ["callback_start", "callback_number", "confirm_number"],
+        "the route is kept in order"
+    );
+    assert!(steps[1].path.is_empty());
     assert!(store.call("CA-none").await.unwrap().is_none());
 }
 

@@ -176,6 +176,7 @@ impl Calls {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn record_step(
         &self,
         call: &CallInfo,
@@ -183,6 +184,7 @@ impl Calls {
         node: &str,
         input: &str,
         outcome: &str,
+        path: &[String],
         now: DateTime<Utc>,
     ) -> Result<bool, CallError> {
         let fresh = self
@@ -194,6 +196,7 @@ impl Calls {
                 input: input.to_string(),
                 outcome: outcome.to_string(),
                 at: now,
+                path: path.to_vec(),
             })
             .await?;
         tracing::info!(call_sid = %call.call_sid, seq, node, outcome, retry = !fresh, "call step");
@@ -232,6 +235,7 @@ impl Calls {
                 } else {
                     "start-closed"
                 },
+                &turn.path,
                 now,
             )
             .await?;
@@ -253,7 +257,15 @@ impl Calls {
         let (ctx, answers) = self.context(call, now).await?;
         let turn = engine::respond(&self.flow(), node, attempt, input, &ctx, &answers);
         let fresh = self
-            .record_step(call, seq, node, input.kind(), &turn.outcome, now)
+            .record_step(
+                call,
+                seq,
+                node,
+                input.kind(),
+                &turn.outcome,
+                &turn.path,
+                now,
+            )
             .await?;
         self.finish(call, turn, ctx, answers, StepDone { seq, now, fresh })
             .await
@@ -282,7 +294,7 @@ impl Calls {
             &answers,
         );
         let fresh = self
-            .record_step(call, seq, node, "queue", &turn.outcome, now)
+            .record_step(call, seq, node, "queue", &turn.outcome, &turn.path, now)
             .await?;
         if fresh {
             self.publish(crate::events::Event::QueueLeft {

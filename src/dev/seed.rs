@@ -37,14 +37,16 @@
 //! and seven digits (20%), or `anonymous` (2%). Numbers repeat, as repeat callers do.
 //!
 //! **What they choose.** Steps are recorded as the service records them (node, input,
-//! outcome, from seq 0): `welcome`/`start`/`start-open` or `start-closed` first, then the
-//! main menu (`main_menu`, input `dtmf`, or `speech` for 8% of choices). First choices:
-//! 1 latest update 35%, 2 call back 20%, 3 fraud guidance 15%, 4 appointments 10%,
-//! 0 adviser 15%, and 5% hang up without choosing (a quarter of those stay silent and hear
-//! `no-input`, `no-input`, `gave-up`). After the update 20% choose again (4 or 3); after the
-//! fraud advice some hear it again, go back, or ask for a call back (7%); after the
-//! appointments message 10% hear the update. An adviser caller when the line is closed
-//! hears so and is back at the menu: 30% then ask for a call back.
+//! outcome, from seq 0, and the `path` each took: the engine's own [`route`] through the
+//! built-in call flow from where the outcome leads, with the line open or closed at the
+//! step and the caller's number known or withheld; worked out once per combination): `welcome`/`start`/`start-open` or
+//! `start-closed` first, then the main menu (`main_menu`, input `dtmf`, or `speech` for 8%
+//! of choices). First choices: 1 latest update 35%, 2 call back 20%, 3 fraud guidance 15%,
+//! 4 appointments 10%, 0 adviser 15%, and 5% hang up without choosing (a quarter of those
+//! stay silent and hear `no-input`, `no-input`, `gave-up`). After the update 20% choose
+//! again (4 or 3); after the fraud advice some hear it again, go back, or ask for a call
+//! back (7%); after the appointments message 10% hear the update. An adviser caller when
+//! the line is closed hears so and is back at the menu: 30% then ask for a call back.
 //!
 //! **Call backs.** The request takes the real nodes: `confirm_number` (or `enter_number`
 //! and `confirm_entered_number` for a withheld number, given a made-up mobile),
@@ -81,6 +83,7 @@
 //! Not seeded: texts (they are opt-in), notes, claims, enquiries merged into a later request
 //! or counted as missed calls on an open one (numbers repeat only by chance here).
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -96,6 +99,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Arguments, ConnectOptions, Connection, Database, Executor, FromRow, IntoArguments};
 
+use crate::flows::engine::{route, Context};
+use crate::flows::model::NodeKind;
+use crate::flows::Flow;
 use crate::hours::{BankHolidays, OpeningHours, WeeklySchedule, LONDON};
 use crate::store::{redact_url, StoreError};
 
@@ -185,7 +191,9 @@ pub async fn seed(
     let holidays = BankHolidays::embedded()
         .map_err(|e| StoreError::Corrupt(format!("the embedded bank-holiday calendar: {e}")))?;
     let hours = OpeningHours::new(WeeklySchedule::default(), Arc::new(holidays));
-    let generator = Generator::new(hours, calls, days, now);
+    let flow = crate::flows::builtin()
+        .map_err(|e| StoreError::Corrupt(format!("the built-in call flow: {e}")))?;
+    let generator = Generator::new(hours, Routes::new(flow), calls, days, now);
 
     let counts = if sqlite {
         let options = SqliteConnectOptions::from_str(url)?
@@ -248,6 +256,8 @@ enum Val {
     Text(String),
     Const(&'static str),
     OptText(Option<String>),
+    /// Text shared by many rows (a step's path).
+    OptShared(Option<Arc<str>>),
     Int(i64),
     OptInt(Option<i64>),
     Bool(bool),
@@ -283,6 +293,7 @@ macro_rules! backend {
                     Val::Text(s) => args.add(s.as_str()),
                     Val::Const(s) => args.add(*s),
                     Val::OptText(s) => args.add(s.as_deref()),
+                    Val::OptShared(s) => args.add(s.as_deref()),
                     Val::Int(n) => args.add(*n),
                     Val::OptInt(n) => args.add(*n),
                     Val::Bool(b) => args.add(*b),
@@ -324,7 +335,7 @@ const CALLS: Table = Table {
 };
 const STEPS: Table = Table {
     name: "call_steps",
-    columns: &["call_sid", "seq", "node", "input", "outcome", "at"],
+    columns: &["call_sid", "seq", "node", "input", "outcome", "at", "path"],
 };
 const ANSWERS: Table = Table {
     name: "call_answers",
@@ -779,6 +790,102 @@ const PATHS: [(Path, f64); 6] = [
     (Path::NeverTried, 0.05),
 ];
 
+/// The `path` of each step the seed records: (node, outcome, line open, caller's number
+/// known) → the nodes the step took the caller through, space-separated (`None`: through
+/// none, as after a hang-up in the queue), as the service would record it with the
+/// built-in flow. Worked out once for each combination the seed meets.
+#[derive(Debug)]
+struct Routes {
+    flow: Flow,
+    known: HashMap<(&'static str, &'static str, bool, bool), Option<Arc<str>>>,
+}
+
+impl Routes {
+    fn new(flow: Flow) -> Self {
+        Self {
+            flow,
+            known: HashMap::new(),
+        }
+    }
+
+    fn path(
+        &mut self,
+        node: &'static str,
+        outcome: &'static str,
+        open: bool,
+        caller_known: bool,
+    ) -> Result<Option<Arc<str>>, StoreError> {
+        let key = (node, outcome, open, caller_known);
+        if let Some(path) = self.known.get(&key) {
+            return Ok(path.clone());
+        }
+        let path = match leads_to(&self.flow, node, outcome)? {
+            None => None,
+            Some(next) => {
+                // Branches look only at the hours and whether the caller's number is known.
+                let caller = if caller_known {
+                    let number =
+                        crate::phone::UkNumber::parse("+447700900000").ok_or_else(|| {
+                            StoreError::Corrupt("a made-up caller's number is not valid".into())
+                        })?;
+                    Some(number)
+                } else {
+                    None
+                };
+                let ctx = Context {
+                    open,
+                    caller,
+                    ..Default::default()
+                };
+                let nodes = route(&self.flow, next, &ctx);
+                if nodes.is_empty() {
+                    return Err(StoreError::Corrupt(format!(
+                        "the built-in flow has no node {next} (after {node}, {outcome})"
+                    )));
+                }
+                Some(Arc::from(nodes.join(" ")))
+            }
+        };
+        self.known.insert(key, path.clone());
+        Ok(path)
+    }
+}
+
+/// Where a step's outcome at `node` takes the caller next in `flow` (the node the engine
+/// walks on from), or `None` when it takes them through no node.
+fn leads_to<'f>(flow: &'f Flow, node: &str, outcome: &str) -> Result<Option<&'f str>, StoreError> {
+    let unknown = || {
+        StoreError::Corrupt(format!(
+            "the seed records outcome {outcome} at {node}, which the built-in flow does not have"
+        ))
+    };
+    let n = flow.node(node).ok_or_else(unknown)?;
+    let next: &str = match (&n.kind, outcome) {
+        (_, "start-open" | "start-closed") if n.id == flow.settings.start => &n.id,
+        (NodeKind::Menu { .. } | NodeKind::AskNumber { .. }, "no-input" | "invalid" | "repeat") => {
+            &n.id
+        }
+        (NodeKind::Menu { retry, .. } | NodeKind::AskNumber { retry, .. }, "gave-up") => {
+            &retry.give_up
+        }
+        (NodeKind::Menu { options, .. }, option) => {
+            let key = option.strip_prefix("option-").ok_or_else(unknown)?;
+            options
+                .iter()
+                .find(|o| key.chars().eq([o.key]))
+                .map(|o| o.goto.as_str())
+                .ok_or_else(unknown)?
+        }
+        (NodeKind::AskNumber { next, .. }, "number-given") => next,
+        (NodeKind::Record { next, .. }, "message" | "no-message") => next,
+        (NodeKind::Queue { on_leave, .. }, "left-queue") => on_leave,
+        (NodeKind::Queue { on_failure, .. }, "queue-failed") => on_failure,
+        (NodeKind::Queue { .. }, "bridged" | "hung-up-in-queue") => return Ok(None),
+        _ => return Err(unknown()),
+    };
+    Ok(Some(next))
+}
+
 /// One step as recorded.
 #[derive(Debug)]
 struct Step {
@@ -848,10 +955,11 @@ struct Generator {
     /// User ids of the handlers (filled in once they are stored).
     handlers: Vec<String>,
     counts: Counts,
+    routes: Routes,
 }
 
 impl Generator {
-    fn new(hours: OpeningHours, calls: u64, days: u32, now: DateTime<Utc>) -> Self {
+    fn new(hours: OpeningHours, routes: Routes, calls: u64, days: u32, now: DateTime<Utc>) -> Self {
         let from = now - Duration::days(i64::from(days));
         let (first, today) = (london_date(from), london_date(now));
         let calendar = Calendar::new(hours, first - Duration::days(7), today + Duration::days(60));
@@ -930,6 +1038,7 @@ impl Generator {
             references: References::new(),
             handlers: Vec::new(),
             counts: Counts::default(),
+            routes,
         }
     }
 
@@ -1175,7 +1284,7 @@ impl Generator {
             ended,
             &tr,
             queue.as_ref(),
-        );
+        )?;
         if let Some(e) = enquiry.filter(|e| e.created_at <= self.now) {
             self.enquiry(out, NewEnquiry { call_sid: sid, ..e })?;
         }
@@ -1320,7 +1429,7 @@ impl Generator {
         ended: DateTime<Utc>,
         tr: &Trace,
         queue: Option<&Queue>,
-    ) {
+    ) -> Result<(), StoreError> {
         let now = self.now;
         let ended = (ended <= now).then_some(ended);
         let joined = queue.map(|q| q.joined).filter(|t| *t <= now);
@@ -1344,6 +1453,16 @@ impl Generator {
         self.counts.in_hours += u64::from(in_hours);
         self.counts.simulated += u64::from(simulated);
         for (seq, s) in tr.steps.iter().enumerate().filter(|(_, s)| s.at <= now) {
+            // The first step is the greeting as the call began; later ones (an adviser
+            // asked for) meet the line as it is at that moment.
+            let open = if seq == 0 {
+                in_hours
+            } else {
+                self.calendar.is_open(s.at)
+            };
+            let path = self
+                .routes
+                .path(s.node, s.outcome, open, caller.is_some())?;
             out.steps.extend([
                 Val::Text(sid.to_string()),
                 Val::Int(seq as i64),
@@ -1351,6 +1470,7 @@ impl Generator {
                 Val::Const(s.input),
                 Val::Const(s.outcome),
                 Val::Time(s.at),
+                Val::OptShared(path),
             ]);
             self.counts.steps += 1;
         }
@@ -1376,6 +1496,7 @@ impl Generator {
             ]);
             self.counts.answers += 1;
         }
+        Ok(())
     }
 
     /// A working-hours instant on `day` (after `not_before` plus five minutes, if that is

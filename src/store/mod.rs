@@ -59,6 +59,9 @@ pub struct NewStep {
     pub input: String,
     pub outcome: String,
     pub at: DateTime<Utc>,
+    /// The nodes the step took the caller through ([`crate::flows::Turn::path`]): stored
+    /// space-separated in `call_steps.path`, NULL when empty.
+    pub path: Vec<String>,
 }
 
 /// How a call ended (Twilio's status callback).
@@ -94,6 +97,9 @@ pub struct StepRecord {
     pub node: String,
     pub input: String,
     pub outcome: String,
+    /// The nodes the step took the caller through; empty when it passed through none, and
+    /// for steps recorded before paths were kept.
+    pub path: Vec<String>,
 }
 
 /// A closure or special opening to add.

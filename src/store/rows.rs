@@ -118,6 +118,7 @@ pub struct StepRow {
     node: String,
     input: String,
     outcome: String,
+    path: Option<String>,
 }
 
 impl TryFrom<StepRow> for StepRecord {
@@ -129,6 +130,13 @@ impl TryFrom<StepRow> for StepRecord {
             node: r.node,
             input: r.input,
             outcome: r.outcome,
+            path: r
+                .path
+                .as_deref()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
         })
     }
 }
@@ -183,6 +191,12 @@ impl From<CalendarRow> for StoredCalendar {
 }
 
 /// Collects stored answers (name, value) into the flow's answers.
+/// A step's path as stored in `call_steps.path`: node ids separated by spaces (ids never
+/// contain one), NULL when the step passed through no node.
+pub fn path_column(path: &[String]) -> Option<String> {
+    (!path.is_empty()).then(|| path.join(" "))
+}
+
 pub fn answers_from_pairs(
     pairs: Vec<(String, String)>,
 ) -> Result<crate::flows::Answers, StoreError> {

@@ -38,7 +38,7 @@ macro_rules! sql_store {
 
             async fn record_step(&self, step: &NewStep) -> Result<bool, StoreError> {
                 let done = sqlx::query(
-                    "INSERT INTO call_steps (call_sid, seq, node, input, outcome, at) VALUES ($1, $2, $3, $4, $5, $6) \
+                    "INSERT INTO call_steps (call_sid, seq, node, input, outcome, at, path) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (call_sid, seq) DO NOTHING",
                 )
                 .bind(&step.call_sid)
@@ -47,6 +47,7 @@ macro_rules! sql_store {
                 .bind(&step.input)
                 .bind(&step.outcome)
                 .bind(step.at)
+                .bind(path_column(&step.path))
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -247,7 +248,7 @@ macro_rules! sql_store {
 
             async fn steps(&self, call_sid: &str) -> Result<Vec<StepRecord>, StoreError> {
                 let rows: Vec<StepRow> = sqlx::query_as(
-                    "SELECT seq, node, input, outcome FROM call_steps WHERE call_sid = $1 ORDER BY seq",
+                    "SELECT seq, node, input, outcome, path FROM call_steps WHERE call_sid = $1 ORDER BY seq",
                 )
                 .bind(call_sid)
                 .fetch_all(&self.pool)
