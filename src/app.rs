@@ -143,6 +143,7 @@ pub async fn calls(
         events: Arc::new(events),
         metrics: Arc::new(crate::ops::Metrics::default()),
         simulated,
+        test_numbers: Arc::new(config.test_numbers.clone()),
         missed_after_seconds: config.dashboard.missed_after_seconds,
     })
 }

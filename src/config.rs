@@ -90,6 +90,7 @@ struct FileConfig {
     sms_unreachable: Option<bool>,
     service_level_seconds: Option<u64>,
     short_abandon_seconds: Option<u64>,
+    test_numbers: Option<String>,
 }
 
 /// The staff dashboard's settings (docs/configuration.md, "Dashboard").
@@ -152,6 +153,62 @@ impl Default for DashboardSettings {
     }
 }
 
+/// The phones staff test the line from (`HELPLINE_TEST_NUMBERS`), as E.164. Their calls
+/// are served like any other but stored as simulated: never counted in statistics or
+/// metrics. `Debug` shows how many there are, not the numbers.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TestNumbers(std::collections::BTreeSet<String>);
+
+impl TestNumbers {
+    /// Reads a comma-separated list: E.164 numbers (`+447700900123`, `+15005550006`), or UK
+    /// numbers as written nationally (`07700 900123`), which are kept as E.164. Empty
+    /// entries are skipped; the error names the first entry that is not a number.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut numbers = std::collections::BTreeSet::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let compact: String = entry.chars().filter(|c| !c.is_whitespace()).collect();
+            let number = match crate::phone::UkNumber::parse(entry) {
+                Some(uk) => uk.e164().to_string(),
+                None if is_e164(&compact) => compact,
+                None => return Err(format!("`{entry}` is not a phone number in E.164 form")),
+            };
+            numbers.insert(number);
+        }
+        Ok(Self(numbers))
+    }
+
+    /// Whether Twilio's `From` (E.164, or `anonymous` and the like) is a test number.
+    pub fn contains(&self, from: &str) -> bool {
+        let from = from.trim();
+        !from.is_empty()
+            && (self.0.contains(from)
+                || crate::phone::UkNumber::parse(from).is_some_and(|n| self.0.contains(n.e164())))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for TestNumbers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TestNumbers({} numbers)", self.0.len())
+    }
+}
+
+/// `+` and 8 to 15 digits, the first not 0.
+fn is_e164(s: &str) -> bool {
+    s.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -191,6 +248,8 @@ pub struct Config {
     /// `None` only in development mode (`serve --insecure-dev`): signatures are then not checked.
     pub twilio_auth_token: Option<SecretString>,
     pub dashboard: DashboardSettings,
+    /// Calls from these numbers are served normally but never counted (stored as simulated).
+    pub test_numbers: TestNumbers,
 }
 
 impl std::fmt::Debug for Config {
@@ -212,6 +271,7 @@ impl std::fmt::Debug for Config {
             .field("bank_holidays_url", &self.bank_holidays_url)
             .field("division", &self.division)
             .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("test_numbers", &self.test_numbers)
             .field(
                 "twilio_auth_token",
                 &self.twilio_auth_token.as_ref().map(|_| "[redacted]"),
@@ -586,8 +646,20 @@ impl Config {
             ));
         }
 
+        let test_numbers = match pick("HELPLINE_TEST_NUMBERS", "test_numbers", fc.test_numbers) {
+            None => TestNumbers::default(),
+            Some((place, list)) => TestNumbers::parse(&list).map_err(|message| {
+                err(
+                    place,
+                    message,
+                    "list the test phones separated by commas, e.g. +447700900123,+447700900456",
+                )
+            })?,
+        };
+
         Ok(Config {
             dashboard,
+            test_numbers,
             listen,
             metrics_listen,
             database_read_url,
@@ -718,6 +790,41 @@ mod tests {
         assert!(e.to_string().contains("from 1 to 480"), "{e}");
         let e = Config::from_pairs(&[("HELPLINE_LINE_NUMBER", "999")]).unwrap_err();
         assert!(e.to_string().contains("not a UK phone number"), "{e}");
+    }
+
+    #[test]
+    fn test_numbers_are_e164_and_checked() {
+        let c = Config::from_pairs(&[]).unwrap();
+        assert!(c.test_numbers.is_empty());
+        assert!(!c.test_numbers.contains("+447700900123"));
+        let c = Config::from_pairs(&[(
+            "HELPLINE_TEST_NUMBERS",
+            " +447700900123, 0151 706 0000,+15005550006,",
+        )])
+        .unwrap();
+        assert_eq!(c.test_numbers.len(), 3);
+        assert!(c.test_numbers.contains("+447700900123"));
+        assert!(c.test_numbers.contains("+441517060000"));
+        assert!(c.test_numbers.contains("+15005550006"));
+        assert!(!c.test_numbers.contains("+447700900124"));
+        assert!(!c.test_numbers.contains("anonymous"));
+        assert!(!c.test_numbers.contains(""));
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("TestNumbers(3 numbers)") && !shown.contains("900123"),
+            "{shown}"
+        );
+        for bad in [
+            "+447700900123;+447700900456",
+            "12345",
+            "+0123456789",
+            "call me",
+        ] {
+            let e = Config::from_pairs(&[("HELPLINE_TEST_NUMBERS", bad)]).unwrap_err();
+            assert_eq!(e.place, "HELPLINE_TEST_NUMBERS");
+            assert!(e.message.contains("E.164"), "{e}");
+            assert!(e.fix.contains("separated by commas"), "{e}");
+        }
     }
 
     #[test]

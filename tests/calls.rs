@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{spawn_app, State, PUBLIC};
+use support::{spawn_app, spawn_app_with, State, PUBLIC};
 
 const TUESDAY_10AM: &str = "2026-11-24T10:00:00Z";
 const SATURDAY: &str = "2026-11-28T11:00:00Z";
@@ -570,6 +570,95 @@ async fn status_callback_before_the_queue_result_still_counts_an_answered_call()
     call.queue_result("bridged", 35).await;
     let rec = app.store.call(&call.sid).await.unwrap().unwrap();
     assert!(!rec.hung_up_in_queue, "answered, not abandoned");
+}
+
+#[tokio::test]
+async fn calls_from_test_numbers_are_served_normally_but_never_counted() {
+    let app = spawn_app_with(
+        TUESDAY_10AM,
+        &[("HELPLINE_TEST_NUMBERS", "+447700900999, 0151 706 0000")],
+    )
+    .await;
+    // A test phone asks for a call back, as a caller would.
+    let mut test = app.call_from("+447700900999").await;
+    assert!(test
+        .last()
+        .contains("For the latest update on the incident, press 1"));
+    for key in ["2", "1", "3", "1"] {
+        test.press(key).await;
+    }
+    test.silence().await; // no message
+    assert!(test.ended());
+    assert!(
+        test.last().contains("Your reference number is"),
+        "{}",
+        test.last()
+    );
+    let enquiries = app.store.list_enquiries().await.unwrap();
+    assert_eq!(enquiries.len(), 1, "handlers still get the request");
+    assert_eq!(enquiries[0].call_sid, test.sid);
+    // An ordinary caller, and the other test phone (written nationally in the setting).
+    let ordinary = app.call_from("+447700900123").await;
+    let landline = app.call_from("+441517060000").await;
+
+    let stored = |sid: String| {
+        let store = app.store.clone();
+        async move { store.call(&sid).await.unwrap().expect("call stored") }
+    };
+    assert!(stored(test.sid.clone()).await.simulated, "never counted");
+    assert!(stored(landline.sid.clone()).await.simulated);
+    assert!(!stored(ordinary.sid.clone()).await.simulated);
+
+    // Nor in the metrics: only the ordinary call started.
+    let metrics = app
+        .client
+        .get(format!("http://{}/metrics", app.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"helpline_calls_total{outcome="started"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(r#"helpline_calls_total{outcome="callback-requested"} 1"#),
+        "the test phone's request is not counted: {metrics}"
+    );
+
+    // Each step keeps the route it took through the flow, on past the stored enquiry.
+    let steps = app.store.steps(&test.sid).await.unwrap();
+    let routes: Vec<(&str, &str, String)> = steps
+        .iter()
+        .map(|s| (s.node.as_str(), s.outcome.as_str(), s.path.join(" ")))
+        .collect();
+    assert_eq!(
+        routes,
+        vec![
+            (
+                "welcome",
+                "start-open",
+                "welcome greeting_open main_menu".into()
+            ),
+            (
+                "main_menu",
+                "option-2",
+                "callback_start callback_number confirm_number".into()
+            ),
+            ("confirm_number", "option-1", "choose_trust".into()),
+            ("choose_trust", "option-3", "choose_category".into()),
+            ("choose_category", "option-1", "record_message".into()),
+            (
+                "record_message",
+                "no-message",
+                "save_enquiry callback_confirmed".into()
+            ),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -71,6 +71,9 @@ pub struct Calls {
     pub metrics: Arc<crate::ops::Metrics>,
     /// Calls from `helpline simulate`, never counted in statistics.
     pub simulated: bool,
+    /// Staff test phones (`HELPLINE_TEST_NUMBERS`): their calls are served like any other
+    /// (enquiries, texts, the queue) but stored as simulated, so never counted.
+    pub test_numbers: Arc<crate::config::TestNumbers>,
     /// A caller who hangs up in the queue after this long is listed for a call back.
     pub missed_after_seconds: u64,
     /// Text messages to callers (the reference, when switched on).
@@ -89,6 +92,18 @@ impl Calls {
     fn now(&self) -> DateTime<Utc> {
         use chrono::SubsecRound;
         self.clock.now().trunc_subsecs(6)
+    }
+
+    /// Whether the call counts in statistics and metrics: not from `helpline simulate`, nor
+    /// from a test number.
+    fn counted(&self, call: &CallInfo) -> bool {
+        !self.simulated && !self.is_test_call(call)
+    }
+
+    fn is_test_call(&self, call: &CallInfo) -> bool {
+        call.from
+            .as_deref()
+            .is_some_and(|from| self.test_numbers.contains(from))
     }
 
     /// Tells live pages on every instance, in the background: an event never delays or
@@ -170,7 +185,8 @@ impl Calls {
                 caller: call.from.clone(),
                 started_at: now,
                 in_hours: self.hours.get().is_open(now),
-                simulated: self.simulated,
+                // The column means "never counted in statistics".
+                simulated: !self.counted(call),
             })
             .await?;
         Ok(())
@@ -201,7 +217,7 @@ impl Calls {
             .await?;
         tracing::info!(call_sid = %call.call_sid, seq, node, outcome, retry = !fresh, "call step");
         // Counted once per step: a retried webhook changes no figure.
-        if fresh && !self.simulated {
+        if fresh && self.counted(call) {
             let counted = match outcome {
                 "start-open" | "start-closed" => Some("started"),
                 "gave-up" => Some("gave-up"),
@@ -466,8 +482,11 @@ impl Calls {
                 .await;
             }
             // Counted once: a retried webhook finds its step already recorded.
-            if fresh && !self.simulated {
+            if fresh && self.counted(call) {
                 self.metrics.call("callback-requested");
+            }
+            // A test call gets its text like any caller; only `helpline simulate` sends none.
+            if fresh && !self.simulated {
                 self.texts.send_later(
                     crate::enquiries::texts::TextKind::Reference,
                     enquiry.clone(),
