@@ -212,6 +212,13 @@ impl App {
             tracing::warn!("{w}");
         }
         let calls = Arc::new(calls);
+        // Statistics roll-ups, in the background from the start.
+        let rollups = crate::stats::rollup::spawn_hourly(
+            store.clone(),
+            calls.flow.clone(),
+            hours.clone(),
+            clock.clone(),
+        );
         let ops = crate::ops::OpsState {
             calls: calls.clone(),
             metrics: calls.metrics.clone(),
@@ -274,7 +281,7 @@ impl App {
                 source,
             })?;
         // The first refresh runs in the background: startup and calls never wait for the network.
-        let background = match feed(config)? {
+        let mut background = match feed(config)? {
             Some(feed) => {
                 // Names this process in the refresh lease.
                 let instance = format!(
@@ -290,6 +297,7 @@ impl App {
                 vec![]
             }
         };
+        background.push(rollups);
         Ok(Self {
             listener,
             router: crate::http::router(state, ops, dashboard, metrics.is_none()),

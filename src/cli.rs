@@ -638,8 +638,28 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Some(url) => url,
                 None => config()?.database_url,
             };
-            let report = crate::dev::seed::seed(&url, calls, days, Utc::now()).await?;
+            let now = Utc::now();
+            let report = crate::dev::seed::seed(&url, calls, days, now).await?;
             println!("{report}");
+            // The daily roll-ups `serve` would make in the background, made now so that
+            // the statistics are timed as a running service serves them.
+            let began = std::time::Instant::now();
+            let store = crate::store::connect(&url).await?;
+            let flow = crate::app::load_flow(&config()?)?;
+            let hours =
+                crate::app::live_hours(&config()?, store.as_ref(), Arc::new(SystemClock)).await?;
+            let covered = crate::stats::rollup::roll_up(
+                store.as_ref(),
+                &flow,
+                &hours.get(),
+                now,
+                i64::from(days) + 1,
+            )
+            .await?;
+            println!(
+                "statistics rolled up for {covered} days in {:.1} s",
+                began.elapsed().as_secs_f64()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate {

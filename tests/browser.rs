@@ -522,8 +522,9 @@ where
 const VIEWED: &str = "2026-11-30T12:00:00Z";
 const MANAGER: &str = "meg@example.nhs.uk";
 const HANDLER: &str = "hal@example.nhs.uk";
-/// The four charts on the statistics page, by id.
-const CHARTS: [&str; 4] = [
+/// The charts on the statistics page, by id.
+const CHARTS: [&str; 5] = [
+    "chart-journey",
     "chart-days",
     "chart-hours",
     "chart-heatmap",
@@ -657,7 +658,7 @@ async fn computed(c: &Client, webdriver: &str, element: &Element, what: &str) ->
 }
 
 /// Waits for the statistics page to show `expected`'s period, then checks its figures,
-/// and that the four charts are drawn, reach assistive technology as images named by
+/// and that the charts are drawn, reach assistive technology as images named by
 /// their title and description, and draw this period.
 async fn see_the_period(c: &Client, webdriver: &str, expected: &Expected<'_>) {
     let heading = expected.heading.to_string();
@@ -716,7 +717,7 @@ async fn see_the_period(c: &Client, webdriver: &str, expected: &Expected<'_>) {
     assert_eq!(rows.len(), expected.days, "one row a day");
 
     // The charts: inline SVG, drawn, and named for screen readers. Every figure drawn as
-    // an image has a name; the four charts are among them.
+    // an image has a name; the charts are among them.
     let mut images = Vec::new();
     for svg in c
         .find_all(Locator::Css("main figure > svg[role='img']"))

@@ -601,13 +601,31 @@ async fn calls_from_test_numbers_are_served_normally_but_never_counted() {
     let ordinary = app.call_from("+447700900123").await;
     let landline = app.call_from("+441517060000").await;
 
-    let stored = |sid: String| {
-        let store = app.store.clone();
-        async move { store.call(&sid).await.unwrap().expect("call stored") }
-    };
-    assert!(stored(test.sid.clone()).await.simulated, "never counted");
-    assert!(stored(landline.sid.clone()).await.simulated);
-    assert!(!stored(ordinary.sid.clone()).await.simulated);
+    for sid in [&test.sid, &landline.sid, &ordinary.sid] {
+        let call = app.store.call(sid).await.unwrap().expect("call stored");
+        assert!(!call.simulated, "a real call, not a simulation");
+    }
+    // The day's statistics count only the ordinary caller, and not the test phone's request.
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let hours = helpline::hours::OpeningHours::new(
+        helpline::hours::WeeklySchedule::default(),
+        std::sync::Arc::new(helpline::hours::BankHolidays::embedded().unwrap()),
+    );
+    let stats = helpline::stats::compute(
+        app.store.as_ref(),
+        &helpline::flows::load_dir(std::path::Path::new("call_flows")).unwrap(),
+        &hours,
+        &helpline::stats::Period::new(day, day, None).unwrap(),
+        helpline::stats::Thresholds::default(),
+        support::at("2026-11-24T12:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stats.calls.total, 1, "only the ordinary caller is counted");
+    assert_eq!(
+        stats.enquiries.total, 0,
+        "the test phone's request is not counted"
+    );
 
     // Nor in the metrics: only the ordinary call started.
     let metrics = app

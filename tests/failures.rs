@@ -2,6 +2,7 @@
 
 mod support;
 
+use helpline::store::stats as st;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -190,29 +191,97 @@ impl helpline::store::stats::StatsStore for DownStore {
         &self,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
-    ) -> Result<Vec<helpline::store::stats::CallFacts>, StoreError> {
+    ) -> Result<Vec<st::CallFacts>, StoreError> {
         down()
     }
-    async fn step_outcomes(
+    async fn step_facts(
         &self,
-        _: &str,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<st::StepFacts>, StoreError> {
+        down()
+    }
+    async fn callback_requests(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        down()
+    }
+    async fn abandoned_calls(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<st::AbandonedFacts>, StoreError> {
         down()
     }
     async fn enquiry_facts(
         &self,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
-    ) -> Result<Vec<helpline::store::stats::EnquiryFacts>, StoreError> {
+    ) -> Result<Vec<st::EnquiryFacts>, StoreError> {
         down()
     }
-    async fn attempt_outcomes(
+    async fn enquiry_groups(
         &self,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+        _: Option<&str>,
+    ) -> Result<Vec<st::EnquiryGroup>, StoreError> {
+        down()
+    }
+    async fn callback_totals(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: Option<&str>,
+        _: chrono::NaiveDate,
+    ) -> Result<st::CallbackTotals, StoreError> {
+        down()
+    }
+    async fn first_attempt_minutes_at(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: Option<&str>,
+        _: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        down()
+    }
+    async fn attempt_outcome_counts(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: Option<&str>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        down()
+    }
+    async fn pending_first_attempts(
+        &self,
+        _: i64,
+    ) -> Result<Vec<st::PendingFirstAttempt>, StoreError> {
+        down()
+    }
+    async fn set_first_attempts(
+        &self,
+        _: &[(String, chrono::NaiveDate, i64)],
+    ) -> Result<(), StoreError> {
+        down()
+    }
+    async fn stored_days(
+        &self,
+        _: chrono::NaiveDate,
+        _: chrono::NaiveDate,
+    ) -> Result<Vec<st::StoredDay>, StoreError> {
+        down()
+    }
+    async fn store_day(
+        &self,
+        _: chrono::NaiveDate,
+        _: i64,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         down()
     }
 }

@@ -281,6 +281,47 @@ async fn a_week_of_calls_gives_the_hand_worked_figures() {
         "Saturday's caller chose it"
     );
 
+    // The same call figures whether a day is worked out from its calls (the day not yet
+    // over) or read back from its roll-up (stored once the day was over).
+    let tuesday = Period::new(day("2026-11-24"), day("2026-11-24"), None).unwrap();
+    let store = app.store.as_ref();
+    let hours = hours();
+    let when = |t: &str| compute(store, &flow, &hours, &tuesday, Thresholds::default(), at(t));
+    let live = when("2026-11-24T22:00:00Z").await.unwrap();
+    let rolled = when("2026-11-30T12:00:00Z").await.unwrap();
+    let call_figures = |s: &helpline::stats::Stats| {
+        serde_json::json!([s.calls, s.choices, s.queue, s.out_of_hours, s.journey])
+    };
+    assert_eq!(call_figures(&live), call_figures(&rolled));
+    let kept = store
+        .stored_days(day("2026-11-23"), day("2026-11-29"))
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.iter().map(|d| d.day).collect::<Vec<_>>(),
+        (23..=29)
+            .map(|d| day(&format!("2026-11-{d}")))
+            .collect::<Vec<_>>(),
+        "every day of the week was over by the 30th, and rolled up"
+    );
+    // The journey map: six callers went from the menu to an adviser, one to the update;
+    // two hung up in the queue.
+    let branch = |from: &str, to: &str| {
+        live.journey
+            .branches
+            .get(&(from.to_string(), to.to_string()))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(branch("main_menu", "adviser"), 6);
+    assert_eq!(branch("main_menu", "latest_update"), 1);
+    assert_eq!(live.journey.hung_up.get("adviser_queue"), Some(&2));
+    assert!(live
+        .journey
+        .hung_up
+        .get("main_menu")
+        .is_some_and(|n| *n >= 1));
+
     // The command line prints the same JSON.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_helpline"))
         .args([

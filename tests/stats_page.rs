@@ -268,9 +268,11 @@ async fn a_manager_sees_the_week_with_charts_and_no_inline_script_or_style() {
         "{html}"
     );
     assert!(html.contains("aria-current=\"page\">Statistics</a>"));
-    // Charts: four inline SVGs, each with a title and description, none styled inline.
-    assert_eq!(html.matches("<svg").count(), 4, "{html}");
+    // Charts: five inline SVGs (the journey map first), each with a title and description,
+    // none styled inline.
+    assert_eq!(html.matches("<svg").count(), 5, "{html}");
     for id in [
+        "chart-journey",
         "chart-days",
         "chart-hours",
         "chart-heatmap",

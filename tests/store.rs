@@ -54,6 +54,7 @@ fn new_call(sid: &str) -> NewCall {
         started_at: at("2026-11-24T10:00:00Z"),
         in_hours: true,
         simulated: false,
+        test_call: false,
     }
 }
 

@@ -1,5 +1,3 @@
 -- Mirrors migrations/sqlite/0008: the route each call step took through the call flow
 -- (space-separated node ids; NULL when it passed through none, and for older steps).
--- calls.simulated now means "never counted in statistics": `helpline simulate` and the
--- test numbers in HELPLINE_TEST_NUMBERS.
 ALTER TABLE call_steps ADD COLUMN path TEXT;

@@ -4,7 +4,4 @@
 -- for the caller or ended the call, and on past a stored enquiry to where the call went
 -- next. NULL for a step that passed through no node (a hang-up in the queue, the goodbye
 -- after an adviser, the apology) and for steps recorded before this migration.
---
--- calls.simulated now means "never counted in statistics": calls from `helpline simulate`
--- and calls from the test numbers in HELPLINE_TEST_NUMBERS (served like any other call).
 ALTER TABLE call_steps ADD COLUMN path TEXT;

@@ -186,7 +186,8 @@ impl Calls {
                 started_at: now,
                 in_hours: self.hours.get().is_open(now),
                 // The column means "never counted in statistics".
-                simulated: !self.counted(call),
+                simulated: self.simulated,
+                test_call: self.is_test_call(call),
             })
             .await?;
         Ok(())

@@ -52,7 +52,11 @@ pub const TABLES: &[&str] = &[
     "attempt_outcomes",
     "abandoned",
     "out_of_hours",
+    "journey",
 ];
+
+/// The page lists this many of the most recent abandoned calls; the CSV has them all.
+pub const ABANDONED_SHOWN: usize = 100;
 
 const WEEKDAYS: [&str; 7] = [
     "Monday",
@@ -587,6 +591,20 @@ pub fn csv_table(s: &Stats, name: &str) -> Option<CsvTable> {
                 })
                 .collect(),
         ),
+        "journey" => {
+            let mut rows: Vec<Vec<String>> = s
+                .journey
+                .branches
+                .iter()
+                .map(|((from, to), n)| {
+                    vec!["branch".into(), from.clone(), to.clone(), n.to_string()]
+                })
+                .collect();
+            rows.extend(s.journey.hung_up.iter().map(|(node, n)| {
+                vec!["hung-up".into(), node.clone(), String::new(), n.to_string()]
+            }));
+            (vec!["kind", "from", "to", "callers"], rows)
+        }
         _ => return None,
     })
 }
@@ -833,8 +851,14 @@ pub struct Report {
     pub outcomes: Vec<CountRow>,
     pub enquiries_total: u64,
     pub attempts_total: u64,
+    /// The most recent abandoned calls, newest first (at most [`ABANDONED_SHOWN`]).
     pub abandoned: Vec<AbandonedRow>,
+    pub abandoned_total: usize,
     pub short_abandon_seconds: i64,
+    /// The call flow with callers per branch and hang-ups per node (SVG).
+    pub journey_chart: String,
+    /// The same figures as a table: the busiest first.
+    pub journey: Vec<JourneyRow>,
     pub spells: Vec<SpellRow>,
 }
 
@@ -908,7 +932,7 @@ async fn page(
                 until: p.until.format("%Y-%m-%d").to_string(),
                 trusts: trust_choices(p.trust.map(Trust::as_str)),
                 error: None,
-                report: Some(report(&stats)),
+                report: Some(report(&stats, &d.flow)),
             };
             Ok(Html(render(&page)?).into_response())
         }
@@ -929,7 +953,68 @@ async fn page(
     }
 }
 
-fn report(s: &Stats) -> Report {
+/// One line of the journey map's table.
+pub struct JourneyRow {
+    pub what: String,
+    pub callers: u64,
+}
+
+/// The journey map's figures, busiest first: each branch taken, then where callers hung up.
+fn journey_rows(s: &Stats) -> Vec<JourneyRow> {
+    let mut branches: Vec<JourneyRow> = s
+        .journey
+        .branches
+        .iter()
+        .map(|((from, to), n)| JourneyRow {
+            what: format!("{from} → {to}"),
+            callers: *n,
+        })
+        .collect();
+    branches.sort_by(|a, b| b.callers.cmp(&a.callers).then(a.what.cmp(&b.what)));
+    let mut hung_up: Vec<JourneyRow> = s
+        .journey
+        .hung_up
+        .iter()
+        .map(|(node, n)| JourneyRow {
+            what: format!("hung up at {node}"),
+            callers: *n,
+        })
+        .collect();
+    hung_up.sort_by(|a, b| b.callers.cmp(&a.callers).then(a.what.cmp(&b.what)));
+    branches.extend(hung_up);
+    branches
+}
+
+/// The flow drawn with the period's callers (flows::diagram), named for screen readers
+/// like the other charts, with its figures in the table below it.
+fn journey_chart(flow: &crate::flows::Flow, s: &Stats) -> String {
+    let svg = crate::flows::diagram::svg(flow, Some(&s.journey));
+    let callers: u64 = s
+        .journey
+        .branches
+        .iter()
+        .filter(|((from, _), _)| *from == flow.settings.start)
+        .map(|(_, n)| n)
+        .sum();
+    let hung_up: u64 = s.journey.hung_up.values().sum();
+    // The drawing's own attributes follow its `<svg `; the title and description go first inside it.
+    let named = svg
+        .strip_prefix("<svg ")
+        .and_then(|rest| rest.split_once('>'))
+        .map(|(attributes, body)| {
+            format!(
+                "<svg id=\"chart-journey\" class=\"chart journey\" role=\"img\" \
+                 aria-labelledby=\"chart-journey-title chart-journey-desc\" {attributes}>\
+                 <title id=\"chart-journey-title\">The callers' journey through the call flow</title>\
+                 <desc id=\"chart-journey-desc\">{callers} callers began the call flow and {hung_up} hung up \
+                 while we waited for them. The table below lists every branch taken and where callers hung up.\
+                 </desc>{body}"
+            )
+        });
+    named.unwrap_or(svg)
+}
+
+fn report(s: &Stats, flow: &crate::flows::Flow) -> Report {
     let p = &s.period;
     let heading = if p.since == p.until {
         p.since.format("%A %-d %B %Y").to_string()
@@ -1073,9 +1158,14 @@ fn report(s: &Stats) -> Report {
         outcomes: outcome_rows(s),
         enquiries_total: s.enquiries.total,
         attempts_total: s.enquiries.attempt_outcomes.values().sum(),
+        abandoned_total: s.abandoned_calls.len(),
+        journey_chart: journey_chart(flow, s),
+        journey: journey_rows(s),
         abandoned: s
             .abandoned_calls
             .iter()
+            .rev()
+            .take(ABANDONED_SHOWN)
             .map(|a| AbandonedRow {
                 at: london(a.at, "%a %-d %b %Y, %H:%M:%S"),
                 waited: wait_words(a.waited_seconds),

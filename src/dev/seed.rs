@@ -575,8 +575,20 @@ where
         .await
         .map_err(|e| StoreError::Corrupt(format!("the generator stopped: {e}")))??;
     tx.commit().await?;
+    // What the service keeps on an enquiry as it goes: whether its call counts, and when
+    // it was first tried (the statistics work out the rest; see `stats::rollup`).
+    for sql in DERIVED {
+        sqlx::query(sql).execute(&mut *conn).await?;
+    }
     Ok(counts)
 }
+
+/// Columns the service fills in as calls and attempts happen, derived from the rows.
+const DERIVED: [&str; 2] = [
+    "UPDATE enquiries SET not_counted = TRUE WHERE call_sid IN (SELECT call_sid FROM calls WHERE simulated = TRUE)",
+    "UPDATE enquiries SET first_attempt_at = \
+     (SELECT MIN(a.at) FROM callback_attempts a WHERE a.enquiry_id = enquiries.id) WHERE attempts > 0",
+];
 
 fn handler_emails() -> impl Iterator<Item = String> {
     (1..=HANDLERS).map(|i| format!("handler{i:02}@example.nhs.uk"))

@@ -7,15 +7,18 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::enquiries::Trust;
+use crate::flows::diagram::Counts;
 use crate::flows::model::NodeKind;
 use crate::flows::Flow;
 use crate::hours::{OpeningHours, LONDON};
-use crate::store::stats::{CallFacts, EnquiryFacts};
+use crate::store::stats::{CallbackTotals, EnquiryGroup};
 use crate::store::{Store, StoreError};
+
+pub mod rollup;
 
 /// Which days, and optionally which hospital.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,6 +102,9 @@ pub struct Stats {
     pub abandoned_calls: Vec<Abandoned>,
     /// Out-of-hours demand, one row per closed spell (named by when the line reopened).
     pub out_of_hours: Vec<ClosedSpell>,
+    /// The caller journey map's figures: callers per branch of the flow, hang-ups per node
+    /// (as JSON: `{"branches": [{"from", "to", "callers"}], "hung_up": {node: callers}}`).
+    pub journey: Counts,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -228,15 +234,6 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-/// The nearest-rank percentile `p` (0–100) of sorted values.
-fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (u64::from(p) * sorted.len() as u64).div_ceil(100).max(1);
-    sorted.get(usize::try_from(rank - 1).ok()?).copied()
-}
-
 /// The first menu a caller reaches from the start (through greetings and branches).
 pub fn main_menu(flow: &Flow) -> Option<&crate::flows::model::Node> {
     let mut seen = std::collections::BTreeSet::new();
@@ -279,7 +276,8 @@ fn option_label(goto: &str) -> String {
     }
 }
 
-/// Computes every figure for `period`.
+/// Computes every figure for `period`: the calls from the daily roll-ups (see [`rollup`]),
+/// enquiries and call-backs counted in SQL.
 pub async fn compute(
     store: &dyn Store,
     flow: &Flow,
@@ -289,117 +287,104 @@ pub async fn compute(
     now: DateTime<Utc>,
 ) -> Result<Stats, StoreError> {
     let (from, to) = period.instants();
-    let trust = period.trust.map(|t| t.as_str().to_string());
-    let calls: Vec<CallFacts> = store
-        .call_facts(from, to)
+    let trust = period.trust.map(Trust::as_str);
+    rollup::backfill_first_attempts(store, hours).await?;
+    let days = rollup::days(store, flow, hours, period.since, period.until, now).await?;
+    let mut all = rollup::Part::default();
+    let mut by_day = Vec::with_capacity(days.len());
+    let mut heatmap = vec![vec![0u64; 24]; 7];
+    for (date, figures) in &days {
+        let part = figures.part(trust);
+        by_day.push(Day {
+            date: *date,
+            total: part.calls,
+            in_hours: part.in_hours,
+            out_of_hours: part.calls - part.in_hours,
+        });
+        let row = &mut heatmap[date.weekday().num_days_from_monday() as usize];
+        for (cell, n) in row.iter_mut().zip(&part.by_hour) {
+            *cell += n;
+        }
+        all.add(&part);
+    }
+    let today = now.with_timezone(&LONDON).date_naive();
+    let groups = store.enquiry_groups(from, to, trust).await?;
+    let totals = store.callback_totals(from, to, trust, today).await?;
+    let minutes_at = |p: u32| {
+        let rank = nearest_rank(p, totals.timed);
+        async move {
+            match rank {
+                Some(r) => store.first_attempt_minutes_at(from, to, trust, r).await,
+                None => Ok(None),
+            }
+        }
+    };
+    let median = minutes_at(50).await?;
+    let p90 = minutes_at(90).await?;
+    let outcomes = store.attempt_outcome_counts(from, to, trust).await?;
+    let abandoned_calls = store
+        .abandoned_calls(from, to)
         .await?
         .into_iter()
-        .filter(|c| trust.is_none() || c.trust == trust)
+        .filter(|a| trust.is_none() || a.trust.as_deref() == trust)
+        .map(|a| {
+            let waited = a.queue_wait_seconds.unwrap_or(0);
+            Abandoned {
+                at: a.queue_left_at.unwrap_or(a.started_at),
+                waited_seconds: waited,
+                short: waited < thresholds.short_abandon_seconds,
+                listed_for_callback: a.listed_after,
+                called_back: a.called_back_after,
+            }
+        })
         .collect();
     let menu = main_menu(flow);
-    let steps = match menu {
-        Some(m) => store.step_outcomes(&m.id, from, to).await?,
-        None => Vec::new(),
-    };
-    let enquiries: Vec<EnquiryFacts> = store
-        .enquiry_facts(from, to)
-        .await?
-        .into_iter()
-        .filter(|e| trust.as_deref().is_none_or(|t| e.trust == t))
-        .filter(|e| e.status != "merged")
-        .collect();
-    let attempts: Vec<(String, String)> = store
-        .attempt_outcomes(from, to)
-        .await?
-        .into_iter()
-        .filter(|(_, t)| trust.as_deref().is_none_or(|want| t == want))
-        .collect();
     Ok(Stats {
         period: period.clone(),
-        calls: call_figures(&calls, period),
-        choices: choice_figures(&calls, &steps, menu),
-        enquiries: enquiry_figures(&enquiries, &attempts),
-        callbacks: callback_figures(&enquiries, hours, now),
-        queue: queue_figures(&calls, thresholds),
-        abandoned_calls: abandoned(&calls, thresholds),
-        out_of_hours: out_of_hours(&calls, &enquiries, hours),
+        calls: Calls {
+            total: all.calls,
+            in_hours: all.in_hours,
+            out_of_hours: all.calls - all.in_hours,
+            by_day,
+            by_hour: all.by_hour.clone(),
+            heatmap,
+        },
+        choices: choice_figures(&all, menu),
+        enquiries: enquiry_figures(&groups, &outcomes),
+        callbacks: callback_figures(&totals, median, p90),
+        queue: queue_figures(&all.queue, thresholds),
+        abandoned_calls,
+        out_of_hours: all
+            .out_of_hours
+            .iter()
+            .map(|s| ClosedSpell {
+                reopened_at: s.reopened_at,
+                calls: s.calls,
+                callback_requests: s.callback_requests,
+            })
+            .collect(),
+        journey: all.journey.clone(),
     })
 }
 
-fn call_figures(calls: &[CallFacts], period: &Period) -> Calls {
-    let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
-    let mut d = period.since;
-    while d <= period.until {
-        days.insert(
-            d,
-            Day {
-                date: d,
-                ..Day::default()
-            },
-        );
-        match d.succ_opt() {
-            Some(n) => d = n,
-            None => break,
-        }
-    }
-    let mut by_hour = vec![0u64; 24];
-    let mut heatmap = vec![vec![0u64; 24]; 7];
-    let (mut in_hours, mut out) = (0, 0);
-    for c in calls {
-        let local = c.started_at.with_timezone(&LONDON);
-        let hour = local.hour() as usize;
-        by_hour[hour] += 1;
-        heatmap[local.weekday().num_days_from_monday() as usize][hour] += 1;
-        let day = days.entry(local.date_naive()).or_insert_with(|| Day {
-            date: local.date_naive(),
-            ..Day::default()
-        });
-        day.total += 1;
-        if c.in_hours {
-            in_hours += 1;
-            day.in_hours += 1;
-        } else {
-            out += 1;
-            day.out_of_hours += 1;
-        }
-    }
-    Calls {
-        total: calls.len() as u64,
-        in_hours,
-        out_of_hours: out,
-        by_day: days.into_values().collect(),
-        by_hour,
-        heatmap,
-    }
+/// The 0-based position of the nearest-rank percentile `p` among `n` sorted values.
+fn nearest_rank(p: u32, n: i64) -> Option<i64> {
+    (n > 0)
+        .then(|| (i64::from(p) * n + 99) / 100)
+        .map(|r| r.max(1) - 1)
 }
 
-fn choice_figures(
-    calls: &[CallFacts],
-    steps: &[(String, String)],
-    menu: Option<&crate::flows::model::Node>,
-) -> Choices {
-    let counted: std::collections::HashSet<&str> =
-        calls.iter().map(|c| c.call_sid.as_str()).collect();
-    let mut chose: BTreeMap<String, std::collections::HashSet<&str>> = BTreeMap::new();
-    let mut anyone: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for (sid, outcome) in steps {
-        if !counted.contains(sid.as_str()) {
-            continue;
-        }
-        if let Some(key) = outcome.strip_prefix("option-") {
-            chose
-                .entry(key.to_string())
-                .or_default()
-                .insert(sid.as_str());
-            anyone.insert(sid.as_str());
-        }
-    }
-    let total = calls.len() as u64;
+fn choice_figures(all: &rollup::Part, menu: Option<&crate::flows::model::Node>) -> Choices {
+    let total = all.calls;
+    let at_menu = menu.and_then(|m| all.menus.get(&m.id));
     let options = match menu.map(|m| &m.kind) {
         Some(NodeKind::Menu { options, .. }) => options
             .iter()
             .map(|o| {
-                let n = chose.get(&o.key.to_string()).map_or(0, |s| s.len() as u64);
+                let n = at_menu
+                    .and_then(|m| m.options.get(&o.key.to_string()))
+                    .copied()
+                    .unwrap_or(0);
                 Choice {
                     key: o.key.to_string(),
                     label: option_label(&o.goto),
@@ -410,125 +395,81 @@ fn choice_figures(
             .collect(),
         _ => Vec::new(),
     };
-    let hung_up_in_menu = calls
-        .iter()
-        .filter(|c| c.ended && !anyone.contains(c.call_sid.as_str()))
-        .count() as u64;
     Choices {
-        callers_choosing: anyone.len() as u64,
+        callers_choosing: at_menu.map_or(0, |m| m.choosing),
         options,
-        hung_up_in_menu,
+        hung_up_in_menu: all.ended - at_menu.map_or(0, |m| m.ended_choosing),
     }
 }
 
-fn enquiry_figures(enquiries: &[EnquiryFacts], attempts: &[(String, String)]) -> Enquiries {
-    let mut e = Enquiries {
-        total: enquiries.len() as u64,
-        ..Enquiries::default()
-    };
-    for q in enquiries {
-        *e.by_trust.entry(q.trust.clone()).or_default() += 1;
-        *e.by_category.entry(q.category.clone()).or_default() += 1;
-        *e.by_source.entry(q.source.clone()).or_default() += 1;
-        *e.by_status.entry(q.status.clone()).or_default() += 1;
-        let open = q
+fn enquiry_figures(groups: &[EnquiryGroup], outcomes: &[(String, i64)]) -> Enquiries {
+    let mut e = Enquiries::default();
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    for g in groups.iter().filter(|g| g.status != "merged") {
+        let n = count(g.enquiries);
+        e.total += n;
+        *e.by_trust.entry(g.trust.clone()).or_default() += n;
+        *e.by_category.entry(g.category.clone()).or_default() += n;
+        *e.by_source.entry(g.source.clone()).or_default() += n;
+        *e.by_status.entry(g.status.clone()).or_default() += n;
+        let open = g
             .status
             .parse::<crate::enquiries::Status>()
             .is_ok_and(|s| s.is_open());
         if open {
-            e.open += 1;
+            e.open += n;
         } else {
-            e.closed += 1;
+            e.closed += n;
         }
     }
-    for (outcome, _) in attempts {
-        *e.attempt_outcomes.entry(outcome.clone()).or_default() += 1;
+    for (outcome, n) in outcomes {
+        *e.attempt_outcomes.entry(outcome.clone()).or_default() += count(*n);
     }
     e
 }
 
-fn callback_figures(
-    enquiries: &[EnquiryFacts],
-    hours: &OpeningHours,
-    now: DateTime<Utc>,
-) -> Callbacks {
-    let today = now.with_timezone(&LONDON).date_naive();
-    let mut minutes = Vec::new();
-    let (mut within, mut due, mut attempts_total, mut attempted) = (0u64, 0u64, 0i64, 0u64);
-    let (mut unreachable, mut closed) = (0u64, 0u64);
-    for e in enquiries {
-        if let Some(first) = e.first_attempt_at {
-            attempted += 1;
-            attempts_total += e.attempts;
-            minutes.push(
-                hours
-                    .working_time_between(e.waiting_since, first)
-                    .num_minutes(),
-            );
-            due += 1;
-            if first.with_timezone(&LONDON).date_naive() <= e.callback_due {
-                within += 1;
-            }
-        } else if e.callback_due < today {
-            // Not tried and already past the promised day: a broken promise.
-            due += 1;
-        }
-        match e.status.as_str() {
-            "unreachable" => {
-                unreachable += 1;
-                closed += 1;
-            }
-            "resolved" | "wrong-number" => closed += 1,
-            _ => {}
-        }
-    }
-    minutes.sort_unstable();
+fn callback_figures(t: &CallbackTotals, median: Option<i64>, p90: Option<i64>) -> Callbacks {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let (attempted, within) = (count(t.attempted), count(t.within_promise));
+    let due = attempted + count(t.overdue_untried);
+    let (unreachable, closed) = (count(t.unreachable), count(t.closed));
     Callbacks {
         attempted,
-        first_attempt_minutes_median: percentile(&minutes, 50),
-        first_attempt_minutes_p90: percentile(&minutes, 90),
+        first_attempt_minutes_median: median,
+        first_attempt_minutes_p90: p90,
         within_promise: within,
         promise_due: due,
         within_promise_share: share(within, due),
-        attempts_per_enquiry: (attempted > 0)
-            .then(|| round4(attempts_total as f64 / attempted as f64)),
+        attempts_per_enquiry: (attempted > 0).then(|| round4(t.attempts as f64 / attempted as f64)),
         unreachable,
         unreachable_share: share(unreachable, closed),
     }
 }
 
-fn is_answered(result: Option<&str>) -> bool {
-    matches!(result, Some("bridged" | "redirected"))
-}
-
-fn queue_figures(calls: &[CallFacts], t: Thresholds) -> Queue {
+fn queue_figures(part: &rollup::QueuePart, t: Thresholds) -> Queue {
+    let sum = |waits: &BTreeMap<i64, u64>, keep: &dyn Fn(i64) -> bool| -> u64 {
+        waits
+            .iter()
+            .filter(|(w, _)| keep(**w))
+            .map(|(_, n)| n)
+            .sum()
+    };
     let mut q = Queue {
         thresholds: t,
         formulas: FORMULAS.iter().copied().collect(),
+        offered: part.offered,
+        left_for_callback: part.left_for_callback,
+        answered: sum(&part.answered_waits, &|_| true),
+        answered_within_threshold: sum(&part.answered_waits, &|w| w <= t.service_level_seconds),
+        abandoned: sum(&part.abandoned_waits, &|_| true),
+        short_abandons: sum(&part.abandoned_waits, &|w| w < t.short_abandon_seconds),
         ..Queue::default()
     };
-    let mut answered_wait = 0i64;
-    for c in calls.iter().filter(|c| c.queue_joined_at.is_some()) {
-        q.offered += 1;
-        let wait = c.queue_wait_seconds.unwrap_or(0);
-        match c.queue_result.as_deref() {
-            r if is_answered(r) => {
-                q.answered += 1;
-                answered_wait += wait;
-                if wait <= t.service_level_seconds {
-                    q.answered_within_threshold += 1;
-                }
-            }
-            Some("hangup") => {
-                q.abandoned += 1;
-                if wait < t.short_abandon_seconds {
-                    q.short_abandons += 1;
-                }
-            }
-            Some("leave") => q.left_for_callback += 1,
-            _ => {}
-        }
-    }
+    let answered_wait: i64 = part
+        .answered_waits
+        .iter()
+        .map(|(w, n)| w * i64::try_from(*n).unwrap_or(0))
+        .sum();
     q.average_speed_of_answer_seconds =
         (q.answered > 0).then(|| (answered_wait as f64 / q.answered as f64 * 10.0).round() / 10.0);
     q.abandonment_rate = share(
@@ -543,60 +484,6 @@ fn queue_figures(calls: &[CallFacts], t: Thresholds) -> Queue {
     q
 }
 
-fn abandoned(calls: &[CallFacts], t: Thresholds) -> Vec<Abandoned> {
-    let mut list: Vec<Abandoned> = calls
-        .iter()
-        .filter(|c| c.queue_result.as_deref() == Some("hangup"))
-        .map(|c| {
-            let waited = c.queue_wait_seconds.unwrap_or(0);
-            Abandoned {
-                at: c.queue_left_at.unwrap_or(c.started_at),
-                waited_seconds: waited,
-                short: waited < t.short_abandon_seconds,
-                listed_for_callback: c.listed_after,
-                called_back: c.called_back_after,
-            }
-        })
-        .collect();
-    list.sort_by_key(|a| a.at);
-    list
-}
-
-fn out_of_hours(
-    calls: &[CallFacts],
-    enquiries: &[EnquiryFacts],
-    hours: &OpeningHours,
-) -> Vec<ClosedSpell> {
-    let mut spells: BTreeMap<Option<DateTime<Utc>>, ClosedSpell> = BTreeMap::new();
-    let key = |at: DateTime<Utc>| hours.next_open(at).map(|t| t.with_timezone(&Utc));
-    for c in calls.iter().filter(|c| !c.in_hours) {
-        let k = key(c.started_at);
-        spells
-            .entry(k)
-            .or_insert(ClosedSpell {
-                reopened_at: k,
-                calls: 0,
-                callback_requests: 0,
-            })
-            .calls += 1;
-    }
-    for e in enquiries
-        .iter()
-        .filter(|e| e.source == "callback-request" && !hours.is_open(e.created_at))
-    {
-        let k = key(e.created_at);
-        spells
-            .entry(k)
-            .or_insert(ClosedSpell {
-                reopened_at: k,
-                calls: 0,
-                callback_requests: 0,
-            })
-            .callback_requests += 1;
-    }
-    spells.into_values().collect()
-}
-
 /// The last `days` days up to and including `today` (Europe/London).
 pub fn last_days(today: NaiveDate, days: i64) -> (NaiveDate, NaiveDate) {
     (today - Duration::days(days.max(1) - 1), today)
@@ -608,11 +495,12 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles() {
-        let v: Vec<i64> = (1..=10).collect();
-        assert_eq!(percentile(&v, 50), Some(5));
-        assert_eq!(percentile(&v, 90), Some(9));
-        assert_eq!(percentile(&[7], 90), Some(7));
-        assert_eq!(percentile(&[], 50), None);
+        // Of 1..=10 sorted, the median is the 5th value and the 90th percentile the 9th.
+        assert_eq!(nearest_rank(50, 10), Some(4));
+        assert_eq!(nearest_rank(90, 10), Some(8));
+        assert_eq!(nearest_rank(90, 1), Some(0));
+        assert_eq!(nearest_rank(50, 3), Some(1));
+        assert_eq!(nearest_rank(50, 0), None);
     }
 
     #[test]

@@ -476,7 +476,8 @@ macro_rules! dashboard_sql {
                 let mut tx = self.pool.begin().await?;
                 let done = sqlx::query(&format!(
                     "UPDATE enquiries SET attempts = attempts + 1, status = $1, next_attempt_on = $2, \
-                     closed_at = $3, claimed_by = NULL, claimed_at = NULL, unanswered = $7 \
+                     closed_at = $3, claimed_by = NULL, claimed_at = NULL, unanswered = $7, \
+                     first_attempt_at = COALESCE(first_attempt_at, $8) \
                      WHERE id = $4 AND claimed_by = $5 AND attempts = $6 AND status IN {OPEN_STATUSES}"
                 ))
                 .bind(effect.status.as_str())
@@ -486,6 +487,7 @@ macro_rules! dashboard_sql {
                 .bind(handler)
                 .bind(i64::from(attempts_before))
                 .bind(i64::from(effect.unanswered))
+                .bind(at)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() != 1 {

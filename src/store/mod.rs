@@ -47,7 +47,10 @@ pub struct NewCall {
     pub caller: Option<String>,
     pub started_at: DateTime<Utc>,
     pub in_hours: bool,
+    /// From `helpline simulate`: not a real call.
     pub simulated: bool,
+    /// From one of the staff's test numbers: a real call, never counted in statistics.
+    pub test_call: bool,
 }
 
 /// One step a caller took (for statistics): never what they said or keyed.

@@ -23,7 +23,8 @@ macro_rules! sql_store {
         impl Store for $store {
             async fn record_call(&self, call: &NewCall) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO calls (call_sid, caller, started_at, in_hours, simulated) VALUES ($1, $2, $3, $4, $5) \
+                    "INSERT INTO calls (call_sid, caller, started_at, in_hours, simulated, test_call) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (call_sid) DO NOTHING",
                 )
                 .bind(&call.call_sid)
@@ -31,6 +32,7 @@ macro_rules! sql_store {
                 .bind(call.started_at)
                 .bind(call.in_hours)
                 .bind(call.simulated)
+                .bind(call.test_call)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -89,8 +91,9 @@ macro_rules! sql_store {
                     let mut tx = self.pool.begin().await?;
                     let inserted = sqlx::query(
                         "INSERT INTO enquiries (id, reference, call_sid, callback_number, trust, category, \
-                         recording_url, recording_duration, status, created_at, callback_due, source, waiting_since) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10, $11, $12) ON CONFLICT (call_sid) DO NOTHING",
+                         recording_url, recording_duration, status, created_at, callback_due, source, waiting_since, not_counted) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10, $11, $12, \
+                         COALESCE((SELECT c.simulated OR c.test_call FROM calls c WHERE c.call_sid = $3), FALSE)) ON CONFLICT (call_sid) DO NOTHING",
                     )
                     .bind(uuid::Uuid::new_v4().to_string())
                     .bind(reference.as_str())

@@ -1,5 +1,7 @@
-//! What the statistics read: compact facts about calls, enquiries and attempts in a
-//! period, simulated calls left out. One SQL implementation for both backends.
+//! What the statistics read: compact facts about the calls of a day (rolled up once the
+//! day is over, see `crate::stats::rollup`), aggregates of enquiries and call-back attempts
+//! counted in SQL, and the stored daily roll-ups. Simulated and test calls, and their
+//! enquiries, are left out. One SQL implementation for both backends.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -14,18 +16,36 @@ pub struct CallFacts {
     pub in_hours: bool,
     pub ended: bool,
     pub queue_joined_at: Option<DateTime<Utc>>,
-    pub queue_left_at: Option<DateTime<Utc>>,
     pub queue_result: Option<String>,
     pub queue_wait_seconds: Option<i64>,
     /// The hospital chosen in the menu, if any.
     pub trust: Option<String>,
-    /// For a caller who hung up in the queue: an enquiry from the same number followed.
+}
+
+/// One step of a counted call: where the caller was, what happened, and the route the
+/// call then took through the flow (space-separated node ids; `None` before it was kept).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StepFacts {
+    pub call_sid: String,
+    pub node: String,
+    pub outcome: String,
+    pub path: Option<String>,
+}
+
+/// A caller who hung up while queued.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AbandonedFacts {
+    pub started_at: DateTime<Utc>,
+    pub queue_left_at: Option<DateTime<Utc>>,
+    pub queue_wait_seconds: Option<i64>,
+    pub trust: Option<String>,
+    /// An enquiry from the same number followed.
     pub listed_after: bool,
     /// … and somebody has tried to call it back.
     pub called_back_after: bool,
 }
 
-/// An enquiry, as the statistics need it.
+/// An enquiry, as the per-enquiry export needs it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EnquiryFacts {
     pub id: String,
@@ -40,36 +60,141 @@ pub struct EnquiryFacts {
     pub first_attempt_at: Option<DateTime<Utc>>,
 }
 
+/// Enquiries made in a period with the same hospital, category, source and status.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EnquiryGroup {
+    pub trust: String,
+    pub category: String,
+    pub source: String,
+    pub status: String,
+    pub enquiries: i64,
+}
+
+/// The call-back figures of the enquiries made in a period, counted in SQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct CallbackTotals {
+    /// Enquiries with at least one attempt.
+    pub attempted: i64,
+    /// Their attempts, all together.
+    pub attempts: i64,
+    /// Of those, with the working minutes to the first attempt worked out.
+    pub timed: i64,
+    /// First attempt on or before the promised day.
+    pub within_promise: i64,
+    /// Never tried and already past the promised day.
+    pub overdue_untried: i64,
+    pub unreachable: i64,
+    /// Resolved, wrong number or unreachable.
+    pub closed: i64,
+}
+
+/// An enquiry whose first attempt has no working-time figure yet.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PendingFirstAttempt {
+    pub id: String,
+    pub waiting_since: DateTime<Utc>,
+    pub first_attempt_at: DateTime<Utc>,
+}
+
+/// A stored daily roll-up.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredDay {
+    pub day: NaiveDate,
+    pub version: i64,
+    pub figures: String,
+}
+
 #[async_trait]
 pub trait StatsStore: Send + Sync {
-    /// Calls that started in `[from, to)`, not simulated.
+    /// Counted calls that started in `[from, to)`.
     async fn call_facts(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<CallFacts>, StoreError>;
-    /// (call SID, outcome) of every step at `node` of calls that started in `[from, to)`.
-    async fn step_outcomes(
+    /// Every step of the counted calls that started in `[from, to)`, each call's in order.
+    async fn step_facts(
         &self,
-        node: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<(String, String)>, StoreError>;
-    /// Enquiries made in `[from, to)` from calls that were not simulated.
+    ) -> Result<Vec<StepFacts>, StoreError>;
+    /// (trust, created_at) of counted call-back requests made in `[from, to)`.
+    async fn callback_requests(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// Counted calls that started in `[from, to)` and hung up while queued, oldest first.
+    async fn abandoned_calls(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AbandonedFacts>, StoreError>;
+    /// Counted enquiries made in `[from, to)`, one row per enquiry (for the export).
     async fn enquiry_facts(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<EnquiryFacts>, StoreError>;
-    /// (outcome, enquiry's trust) of every call-back attempt made in `[from, to)`.
-    async fn attempt_outcomes(
+    /// Counted enquiries made in `[from, to)` (of one hospital, if given), grouped.
+    async fn enquiry_groups(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<(String, String)>, StoreError>;
+        trust: Option<&str>,
+    ) -> Result<Vec<EnquiryGroup>, StoreError>;
+    /// Call-back totals of counted enquiries made in `[from, to)`; `today` (Europe/London)
+    /// decides which untried ones are past their promised day.
+    async fn callback_totals(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        trust: Option<&str>,
+        today: NaiveDate,
+    ) -> Result<CallbackTotals, StoreError>;
+    /// The working minutes to the first attempt at 0-based `rank` in ascending order, over
+    /// the counted enquiries made in `[from, to)` that have one.
+    async fn first_attempt_minutes_at(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        trust: Option<&str>,
+        rank: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// (outcome, attempts) of the call-back attempts made in `[from, to)` (on enquiries of
+    /// one hospital, if given).
+    async fn attempt_outcome_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        trust: Option<&str>,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Up to `limit` enquiries whose first attempt has no working-time figure yet.
+    async fn pending_first_attempts(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<PendingFirstAttempt>, StoreError>;
+    /// Records the first attempt's London date and working minutes, for each `(id, on, minutes)`.
+    async fn set_first_attempts(&self, rows: &[(String, NaiveDate, i64)])
+        -> Result<(), StoreError>;
+    /// The stored roll-ups of the days in `[since, until]`.
+    async fn stored_days(
+        &self,
+        since: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<Vec<StoredDay>, StoreError>;
+    /// Stores (or replaces) a day's roll-up.
+    async fn store_day(
+        &self,
+        day: NaiveDate,
+        version: i64,
+        figures: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
-/// `impl StatsStore for $store` over `self.reader()` (a replica when there is one).
+/// `impl StatsStore for $store`: reads from `self.reader()` (a replica when there is one),
+/// writes (roll-ups, first-attempt figures) to the primary.
 macro_rules! stats_sql {
     ($store:ident) => {
         #[async_trait::async_trait]
@@ -81,14 +206,9 @@ macro_rules! stats_sql {
             ) -> Result<Vec<super::stats::CallFacts>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT c.call_sid, c.started_at, c.in_hours, (c.ended_at IS NOT NULL) AS ended, \
-                     c.queue_joined_at, c.queue_left_at, c.queue_result, c.queue_wait_seconds, t.value AS trust, \
-                     COALESCE(c.queue_result = 'hangup' AND EXISTS (SELECT 1 FROM enquiries e \
-                        WHERE e.callback_number = c.caller AND e.created_at >= c.started_at), FALSE) AS listed_after, \
-                     COALESCE(c.queue_result = 'hangup' AND EXISTS (SELECT 1 FROM enquiries e \
-                        WHERE e.callback_number = c.caller AND e.created_at >= c.started_at AND e.attempts > 0), FALSE) \
-                        AS called_back_after \
+                     c.queue_joined_at, c.queue_result, c.queue_wait_seconds, t.value AS trust \
                      FROM calls c LEFT JOIN call_answers t ON t.call_sid = c.call_sid AND t.name = 'trust' \
-                     WHERE c.started_at >= $1 AND c.started_at < $2 AND c.simulated = FALSE",
+                     WHERE c.started_at >= $1 AND c.started_at < $2 AND c.simulated = FALSE AND c.test_call = FALSE",
                 )
                 .bind(from)
                 .bind(to)
@@ -96,17 +216,55 @@ macro_rules! stats_sql {
                 .await?)
             }
 
-            async fn step_outcomes(
+            async fn step_facts(
                 &self,
-                node: &str,
                 from: DateTime<Utc>,
                 to: DateTime<Utc>,
-            ) -> Result<Vec<(String, String)>, StoreError> {
+            ) -> Result<Vec<super::stats::StepFacts>, StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT s.call_sid, s.outcome FROM call_steps s JOIN calls c ON c.call_sid = s.call_sid \
-                     WHERE s.node = $1 AND c.started_at >= $2 AND c.started_at < $3 AND c.simulated = FALSE",
+                    "SELECT s.call_sid, s.node, s.outcome, s.path FROM calls c \
+                     JOIN call_steps s ON s.call_sid = c.call_sid \
+                     WHERE c.started_at >= $1 AND c.started_at < $2 AND c.simulated = FALSE AND c.test_call = FALSE \
+                     ORDER BY s.call_sid, s.seq",
                 )
-                .bind(node)
+                .bind(from)
+                .bind(to)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn callback_requests(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT trust, created_at FROM enquiries \
+                     WHERE created_at >= $1 AND created_at < $2 AND not_counted = FALSE \
+                     AND source = 'callback-request' AND status <> 'merged'",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn abandoned_calls(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<Vec<super::stats::AbandonedFacts>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT c.started_at, c.queue_left_at, c.queue_wait_seconds, t.value AS trust, \
+                     EXISTS (SELECT 1 FROM enquiries e \
+                        WHERE e.callback_number = c.caller AND e.created_at >= c.started_at) AS listed_after, \
+                     EXISTS (SELECT 1 FROM enquiries e \
+                        WHERE e.callback_number = c.caller AND e.created_at >= c.started_at AND e.attempts > 0) \
+                        AS called_back_after \
+                     FROM calls c LEFT JOIN call_answers t ON t.call_sid = c.call_sid AND t.name = 'trust' \
+                     WHERE c.queue_result = 'hangup' AND c.started_at >= $1 AND c.started_at < $2 \
+                     AND c.simulated = FALSE AND c.test_call = FALSE ORDER BY COALESCE(c.queue_left_at, c.started_at)",
+                )
                 .bind(from)
                 .bind(to)
                 .fetch_all(self.reader())
@@ -119,11 +277,10 @@ macro_rules! stats_sql {
                 to: DateTime<Utc>,
             ) -> Result<Vec<super::stats::EnquiryFacts>, StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT e.id, e.trust, e.category, e.status, e.source, e.created_at, \
-                     COALESCE(e.waiting_since, e.created_at) AS waiting_since, e.callback_due, e.attempts, \
-                     (SELECT MIN(a.at) FROM callback_attempts a WHERE a.enquiry_id = e.id) AS first_attempt_at \
-                     FROM enquiries e JOIN calls c ON c.call_sid = e.call_sid \
-                     WHERE e.created_at >= $1 AND e.created_at < $2 AND c.simulated = FALSE",
+                    "SELECT id, trust, category, status, source, created_at, \
+                     COALESCE(waiting_since, created_at) AS waiting_since, callback_due, attempts, first_attempt_at \
+                     FROM enquiries WHERE created_at >= $1 AND created_at < $2 AND not_counted = FALSE \
+                     ORDER BY created_at, id",
                 )
                 .bind(from)
                 .bind(to)
@@ -131,19 +288,163 @@ macro_rules! stats_sql {
                 .await?)
             }
 
-            async fn attempt_outcomes(
+            async fn enquiry_groups(
                 &self,
                 from: DateTime<Utc>,
                 to: DateTime<Utc>,
-            ) -> Result<Vec<(String, String)>, StoreError> {
+                trust: Option<&str>,
+            ) -> Result<Vec<super::stats::EnquiryGroup>, StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT a.outcome, e.trust FROM callback_attempts a JOIN enquiries e ON e.id = a.enquiry_id \
-                     WHERE a.at >= $1 AND a.at < $2",
+                    "SELECT trust, category, source, status, COUNT(*) AS enquiries FROM enquiries \
+                     WHERE created_at >= $1 AND created_at < $2 AND not_counted = FALSE \
+                     AND ($3 IS NULL OR trust = $3) \
+                     GROUP BY trust, category, source, status",
                 )
                 .bind(from)
                 .bind(to)
+                .bind(trust)
                 .fetch_all(self.reader())
                 .await?)
+            }
+
+            async fn callback_totals(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+                trust: Option<&str>,
+                today: chrono::NaiveDate,
+            ) -> Result<super::stats::CallbackTotals, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT \
+                     COUNT(first_attempt_at) AS attempted, \
+                     CAST(COALESCE(SUM(CASE WHEN first_attempt_at IS NOT NULL THEN attempts ELSE 0 END), 0) AS BIGINT) AS attempts, \
+                     COUNT(first_attempt_minutes) AS timed, \
+                     CAST(COALESCE(SUM(CASE WHEN first_attempt_on <= callback_due THEN 1 ELSE 0 END), 0) AS BIGINT) AS within_promise, \
+                     CAST(COALESCE(SUM(CASE WHEN first_attempt_at IS NULL AND callback_due < $4 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                        AS overdue_untried, \
+                     CAST(COALESCE(SUM(CASE WHEN status = 'unreachable' THEN 1 ELSE 0 END), 0) AS BIGINT) AS unreachable, \
+                     CAST(COALESCE(SUM(CASE WHEN status IN ('unreachable', 'resolved', 'wrong-number') THEN 1 ELSE 0 END), 0) \
+                        AS BIGINT) AS closed \
+                     FROM enquiries WHERE created_at >= $1 AND created_at < $2 AND not_counted = FALSE \
+                     AND status <> 'merged' AND ($3 IS NULL OR trust = $3)",
+                )
+                .bind(from)
+                .bind(to)
+                .bind(trust)
+                .bind(today)
+                .fetch_one(self.reader())
+                .await?)
+            }
+
+            async fn first_attempt_minutes_at(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+                trust: Option<&str>,
+                rank: i64,
+            ) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT first_attempt_minutes FROM enquiries \
+                     WHERE created_at >= $1 AND created_at < $2 AND not_counted = FALSE AND status <> 'merged' \
+                     AND first_attempt_minutes IS NOT NULL AND ($3 IS NULL OR trust = $3) \
+                     ORDER BY first_attempt_minutes LIMIT 1 OFFSET $4",
+                )
+                .bind(from)
+                .bind(to)
+                .bind(trust)
+                .bind(rank)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            async fn attempt_outcome_counts(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+                trust: Option<&str>,
+            ) -> Result<Vec<(String, i64)>, StoreError> {
+                let sql = if trust.is_some() {
+                    "SELECT a.outcome, COUNT(*) FROM callback_attempts a JOIN enquiries e ON e.id = a.enquiry_id \
+                     WHERE a.at >= $1 AND a.at < $2 AND e.trust = $3 GROUP BY a.outcome"
+                } else {
+                    // (No join needed: $3 is NULL and unused but for its type.)
+                    "SELECT a.outcome, COUNT(*) FROM callback_attempts a \
+                     WHERE a.at >= $1 AND a.at < $2 AND ($3 IS NULL) GROUP BY a.outcome"
+                };
+                Ok(sqlx::query_as(sql)
+                    .bind(from)
+                    .bind(to)
+                    .bind(trust)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+
+            async fn pending_first_attempts(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<super::stats::PendingFirstAttempt>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, COALESCE(waiting_since, created_at) AS waiting_since, first_attempt_at FROM enquiries \
+                     WHERE first_attempt_at IS NOT NULL AND first_attempt_minutes IS NULL LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn set_first_attempts(
+                &self,
+                rows: &[(String, chrono::NaiveDate, i64)],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for (id, on, minutes) in rows {
+                    sqlx::query(
+                        "UPDATE enquiries SET first_attempt_on = $1, first_attempt_minutes = $2 WHERE id = $3",
+                    )
+                    .bind(on)
+                    .bind(minutes)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn stored_days(
+                &self,
+                since: chrono::NaiveDate,
+                until: chrono::NaiveDate,
+            ) -> Result<Vec<super::stats::StoredDay>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT day, CAST(version AS BIGINT) AS version, figures FROM stats_days \
+                     WHERE day >= $1 AND day <= $2 ORDER BY day",
+                )
+                .bind(since)
+                .bind(until)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn store_day(
+                &self,
+                day: chrono::NaiveDate,
+                version: i64,
+                figures: &str,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO stats_days (day, version, computed_at, figures) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (day) DO UPDATE SET version = excluded.version, \
+                     computed_at = excluded.computed_at, figures = excluded.figures",
+                )
+                .bind(day)
+                .bind(i32::try_from(version).unwrap_or(i32::MAX))
+                .bind(at)
+                .bind(figures)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
         }
     };
