@@ -143,7 +143,11 @@ async fn main() -> anyhow::Result<()> {
     let now = Utc::now();
     let store = helpline::store::connect(&url).await?;
     if store
-        .call_facts(now - chrono::Duration::days(91), now)
+        .call_facts(
+            now - chrono::Duration::days(91),
+            now,
+            helpline::store::stats::Ended::ALL,
+        )
         .await?
         .is_empty()
     {

@@ -191,6 +191,7 @@ impl helpline::store::stats::StatsStore for DownStore {
         &self,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
+        _: st::Ended,
     ) -> Result<Vec<st::CallFacts>, StoreError> {
         down()
     }
@@ -198,6 +199,7 @@ impl helpline::store::stats::StatsStore for DownStore {
         &self,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
+        _: st::Ended,
     ) -> Result<Vec<st::StepFacts>, StoreError> {
         down()
     }
@@ -239,13 +241,12 @@ impl helpline::store::stats::StatsStore for DownStore {
     ) -> Result<st::CallbackTotals, StoreError> {
         down()
     }
-    async fn first_attempt_minutes_at(
+    async fn first_attempt_minutes(
         &self,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
         _: Option<&str>,
-        _: i64,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
         down()
     }
     async fn attempt_outcome_counts(
@@ -279,6 +280,7 @@ impl helpline::store::stats::StatsStore for DownStore {
         &self,
         _: chrono::NaiveDate,
         _: i64,
+        _: Option<DateTime<Utc>>,
         _: &str,
         _: DateTime<Utc>,
     ) -> Result<(), StoreError> {

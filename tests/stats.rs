@@ -397,3 +397,65 @@ async fn call_backs_across_christmas_count_only_working_hours() {
         "due Wednesday 30th (two working days later)"
     );
 }
+
+/// A day not yet over: the figures of the calls that had ended are kept (with a
+/// watermark) and brought up to date every few minutes; calls still going on are read
+/// live. Each call is counted once, whichever side of the watermark it ended on.
+#[tokio::test]
+async fn today_counts_each_call_once_as_its_figures_are_kept_through_the_day() {
+    let app = spawn_app_with("2026-11-24T10:00:00Z", &[]).await;
+    let flow = helpline::flows::load_dir(std::path::Path::new("call_flows")).unwrap();
+    let hours = hours();
+    let tuesday = Period::new(day("2026-11-24"), day("2026-11-24"), None).unwrap();
+    let store = app.store.as_ref();
+    let figures = |t: &str| compute(store, &flow, &hours, &tuesday, Thresholds::default(), at(t));
+    let update = |s: &helpline::stats::Stats| {
+        let o = s.choices.options.iter().find(|o| o.key == "1").unwrap();
+        (s.calls.total, o.calls, s.choices.hung_up_in_menu)
+    };
+    let watermark = || async {
+        let days = store
+            .stored_days(day("2026-11-24"), day("2026-11-24"))
+            .await
+            .unwrap();
+        days.first().and_then(|d| d.watermark)
+    };
+
+    // 10:00: hears the update and hangs up at 10:01.
+    let mut first = app.call_from("+447700900001").await;
+    first.press("1").await;
+    app.clock.set(at("2026-11-24T10:01:00Z"));
+    first.hang_up(60).await;
+    // 10:05: a second caller, still listening to the menu.
+    app.clock.set(at("2026-11-24T10:05:00Z"));
+    let mut second = app.call_from("+447700900002").await;
+
+    let s = figures("2026-11-24T10:06:00Z").await.unwrap();
+    assert_eq!(update(&s), (2, 1, 0), "both calls, one choice so far");
+    assert_eq!(
+        watermark().await,
+        Some(at("2026-11-24T10:06:00Z")),
+        "the ended call is kept"
+    );
+
+    // The second caller chooses the update and hangs up after the watermark.
+    second.press("1").await;
+    app.clock.set(at("2026-11-24T10:07:00Z"));
+    second.hang_up(120).await;
+    let s = figures("2026-11-24T10:08:00Z").await.unwrap();
+    assert_eq!(update(&s), (2, 2, 0), "the second call, read live");
+    assert_eq!(
+        watermark().await,
+        Some(at("2026-11-24T10:06:00Z")),
+        "kept figures still fresh"
+    );
+
+    // Five minutes on, the kept figures take in the second call too: nothing counted twice.
+    let s = figures("2026-11-24T10:20:00Z").await.unwrap();
+    assert_eq!(update(&s), (2, 2, 0));
+    assert_eq!(watermark().await, Some(at("2026-11-24T10:20:00Z")));
+    // And once the day is over, the final roll-up says the same.
+    let s = figures("2026-11-25T12:00:00Z").await.unwrap();
+    assert_eq!(update(&s), (2, 2, 0));
+    assert_eq!(watermark().await, None, "final");
+}

@@ -10,13 +10,15 @@ ALTER TABLE enquiries ADD COLUMN first_attempt_minutes BIGINT;
 UPDATE enquiries SET first_attempt_at = (SELECT MIN(a.at) FROM callback_attempts a WHERE a.enquiry_id = enquiries.id);
 CREATE INDEX enquiries_first_attempt_pending ON enquiries (first_attempt_at) WHERE first_attempt_minutes IS NULL AND first_attempt_at IS NOT NULL;
 
-CREATE INDEX enquiries_created ON enquiries (created_at, not_counted);
-CREATE INDEX callback_attempts_at ON callback_attempts (at);
+CREATE INDEX enquiries_figures ON enquiries (created_at, not_counted, status, trust, category, source,
+    attempts, first_attempt_on, callback_due, first_attempt_minutes);
+CREATE INDEX callback_attempts_at ON callback_attempts (at, outcome);
 CREATE INDEX calls_hung_up_in_queue ON calls (started_at) WHERE queue_result = 'hangup';
 
 CREATE TABLE stats_days (
     day          DATE PRIMARY KEY NOT NULL,
     version      INTEGER NOT NULL,
     computed_at  TIMESTAMPTZ NOT NULL,
+    watermark    TIMESTAMPTZ,
     figures      TEXT NOT NULL
 );

@@ -18,16 +18,20 @@ ALTER TABLE enquiries ADD COLUMN first_attempt_minutes INTEGER;
 UPDATE enquiries SET first_attempt_at = (SELECT MIN(a.at) FROM callback_attempts a WHERE a.enquiry_id = enquiries.id);
 CREATE INDEX enquiries_first_attempt_pending ON enquiries (first_attempt_at) WHERE first_attempt_minutes IS NULL AND first_attempt_at IS NOT NULL;
 
-CREATE INDEX enquiries_created ON enquiries (created_at, not_counted);
-CREATE INDEX callback_attempts_at ON callback_attempts (at);
+-- Covering indexes: the figures are counted from the index alone.
+CREATE INDEX enquiries_figures ON enquiries (created_at, not_counted, status, trust, category, source,
+    attempts, first_attempt_on, callback_due, first_attempt_minutes);
+CREATE INDEX callback_attempts_at ON callback_attempts (at, outcome);
 CREATE INDEX calls_hung_up_in_queue ON calls (started_at) WHERE queue_result = 'hangup';
 
--- The call figures of one Europe/London day, once every call of that day has ended:
--- JSON in the format of `stats::rollup::DayFigures` at `version` (another version is
--- recomputed from the calls). No personal data.
+-- The call figures of one Europe/London day: JSON in the format of
+-- `stats::rollup::DayFigures` at `version` (another version is recomputed from the calls).
+-- Once every call of the day has ended, `watermark` is NULL and the figures are final;
+-- before, they are of the day's calls that ended before `watermark`. No personal data.
 CREATE TABLE stats_days (
     day          TEXT PRIMARY KEY NOT NULL,
     version      INTEGER NOT NULL,
     computed_at  TEXT NOT NULL,
+    watermark    TEXT,
     figures      TEXT NOT NULL
 );

@@ -289,7 +289,16 @@ pub async fn compute(
     let (from, to) = period.instants();
     let trust = period.trust.map(Trust::as_str);
     rollup::backfill_first_attempts(store, hours).await?;
-    let days = rollup::days(store, flow, hours, period.since, period.until, now).await?;
+    let today = now.with_timezone(&LONDON).date_naive();
+    // Independent reads, at the same time (SQLite readers run side by side in WAL mode).
+    let (days, groups, totals, minutes, outcomes, abandoned) = futures_util::try_join!(
+        rollup::days(store, flow, hours, period.since, period.until, now),
+        store.enquiry_groups(from, to, trust),
+        store.callback_totals(from, to, trust, today),
+        store.first_attempt_minutes(from, to, trust),
+        store.attempt_outcome_counts(from, to, trust),
+        store.abandoned_calls(from, to),
+    )?;
     let mut all = rollup::Part::default();
     let mut by_day = Vec::with_capacity(days.len());
     let mut heatmap = vec![vec![0u64; 24]; 7];
@@ -307,24 +316,9 @@ pub async fn compute(
         }
         all.add(&part);
     }
-    let today = now.with_timezone(&LONDON).date_naive();
-    let groups = store.enquiry_groups(from, to, trust).await?;
-    let totals = store.callback_totals(from, to, trust, today).await?;
-    let minutes_at = |p: u32| {
-        let rank = nearest_rank(p, totals.timed);
-        async move {
-            match rank {
-                Some(r) => store.first_attempt_minutes_at(from, to, trust, r).await,
-                None => Ok(None),
-            }
-        }
-    };
-    let median = minutes_at(50).await?;
-    let p90 = minutes_at(90).await?;
-    let outcomes = store.attempt_outcome_counts(from, to, trust).await?;
-    let abandoned_calls = store
-        .abandoned_calls(from, to)
-        .await?
+    let median = percentile(&minutes, 50);
+    let p90 = percentile(&minutes, 90);
+    let abandoned_calls = abandoned
         .into_iter()
         .filter(|a| trust.is_none() || a.trust.as_deref() == trust)
         .map(|a| {
@@ -367,11 +361,19 @@ pub async fn compute(
     })
 }
 
-/// The 0-based position of the nearest-rank percentile `p` among `n` sorted values.
-fn nearest_rank(p: u32, n: i64) -> Option<i64> {
-    (n > 0)
-        .then(|| (i64::from(p) * n + 99) / 100)
-        .map(|r| r.max(1) - 1)
+/// The nearest-rank percentile `p` (0–100) of values given as ascending (value, how many).
+fn percentile(counted: &[(i64, i64)], p: u32) -> Option<i64> {
+    let n: i64 = counted.iter().map(|(_, k)| k).sum();
+    if n <= 0 {
+        return None;
+    }
+    // The value at 1-based position ceil(p × n / 100).
+    let rank = ((i64::from(p) * n + 99) / 100).max(1);
+    let mut seen = 0;
+    counted.iter().find_map(|(v, k)| {
+        seen += k;
+        (seen >= rank).then_some(*v)
+    })
 }
 
 fn choice_figures(all: &rollup::Part, menu: Option<&crate::flows::model::Node>) -> Choices {
@@ -495,12 +497,15 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles() {
-        // Of 1..=10 sorted, the median is the 5th value and the 90th percentile the 9th.
-        assert_eq!(nearest_rank(50, 10), Some(4));
-        assert_eq!(nearest_rank(90, 10), Some(8));
-        assert_eq!(nearest_rank(90, 1), Some(0));
-        assert_eq!(nearest_rank(50, 3), Some(1));
-        assert_eq!(nearest_rank(50, 0), None);
+        // 1..=10 once each: the median is the 5th value and the 90th percentile the 9th.
+        let ten: Vec<(i64, i64)> = (1..=10).map(|v| (v, 1)).collect();
+        assert_eq!(percentile(&ten, 50), Some(5));
+        assert_eq!(percentile(&ten, 90), Some(9));
+        assert_eq!(percentile(&[(7, 1)], 90), Some(7));
+        // 3 × 10 and 1 × 40: positions 2 (median) and 4 (90th).
+        assert_eq!(percentile(&[(10, 3), (40, 1)], 50), Some(10));
+        assert_eq!(percentile(&[(10, 3), (40, 1)], 90), Some(40));
+        assert_eq!(percentile(&[], 50), None);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! [`DayFigures`]. Once a Europe/London day is over, and every call that began on it has
 //! ended ([`SETTLE`] after midnight: Twilio ends a call after four hours at most), its
 //! figures no longer change: they are computed once from the calls and kept in
-//! `stats_days` (JSON, no personal data). Days not yet over are computed from the calls on
-//! every request (today's are few); a roll-up in another [`VERSION`] is computed afresh.
+//! `stats_days` (JSON, no personal data). A day not yet over keeps the figures of its calls
+//! that had ended by a watermark (a call's facts no longer change once it has ended),
+//! brought up to date every [`REFRESH`]; its other calls are read live on each request. A
+//! roll-up in another [`VERSION`] is computed afresh.
 //! `serve` rolls up the days it finds missing at start and every hour after.
 //!
 //! What is not rolled up, because it changes after the day: everything about enquiries
@@ -27,7 +29,7 @@ use crate::flows::diagram::Counts;
 use crate::flows::journey::{call_counts, StepRoute};
 use crate::flows::Flow;
 use crate::hours::{OpeningHours, LONDON};
-use crate::store::stats::{CallFacts, StepFacts};
+use crate::store::stats::{CallFacts, Ended, StepFacts};
 use crate::store::{Store, StoreError};
 
 /// The format of the stored figures; change it whenever [`DayFigures`] or its meaning changes.
@@ -163,6 +165,13 @@ impl Part {
 }
 
 impl DayFigures {
+    /// Adds `other` (more calls of the same day) into these.
+    pub fn add(&mut self, other: &DayFigures) {
+        for (trust, part) in &other.by_trust {
+            self.by_trust.entry(trust.clone()).or_default().add(part);
+        }
+    }
+
     /// The day's figures for one hospital, or for all.
     pub fn part(&self, trust: Option<&str>) -> Part {
         let mut sum = Part::default();
@@ -286,7 +295,32 @@ pub fn settled(day: NaiveDate, now: DateTime<Utc>) -> bool {
     now >= day_instants(day).1 + SETTLE
 }
 
-/// Computes a day's figures from its calls.
+/// How stale a day's partial roll-up may be before a request brings it up to date.
+pub const REFRESH: Duration = Duration::minutes(5);
+
+/// The figures of the calls of `day` that ended as `ended` says, with the call-back
+/// requests made in `[requests_from, requests_to)` (within the day).
+async fn figures_of(
+    store: &dyn Store,
+    flow: &Flow,
+    hours: &OpeningHours,
+    day: NaiveDate,
+    ended: Ended,
+    requests: (DateTime<Utc>, DateTime<Utc>),
+) -> Result<DayFigures, StoreError> {
+    let (from, to) = day_instants(day);
+    let calls = store.call_facts(from, to, ended).await?;
+    let steps = store.step_facts(from, to, ended).await?;
+    let (r_from, r_to) = (requests.0.max(from), requests.1.min(to));
+    let requests = if r_from < r_to {
+        store.callback_requests(r_from, r_to).await?
+    } else {
+        Vec::new()
+    };
+    Ok(day_figures(flow, hours, &calls, &steps, &requests))
+}
+
+/// Computes a whole day's figures from its calls.
 pub async fn compute_day(
     store: &dyn Store,
     flow: &Flow,
@@ -294,14 +328,16 @@ pub async fn compute_day(
     day: NaiveDate,
 ) -> Result<DayFigures, StoreError> {
     let (from, to) = day_instants(day);
-    let calls = store.call_facts(from, to).await?;
-    let steps = store.step_facts(from, to).await?;
-    let requests = store.callback_requests(from, to).await?;
-    Ok(day_figures(flow, hours, &calls, &steps, &requests))
+    figures_of(store, flow, hours, day, Ended::ALL, (from, to)).await
 }
 
-/// The figures of every day in `[since, until]`: stored roll-ups where the day is settled
-/// (rolling up and storing those missing), computed from the calls where it is not.
+/// The figures of every day in `[since, until]`.
+///
+/// A settled day: its stored roll-up, or (missing, or of another version) computed from
+/// its calls and stored. A day not yet over: the stored figures of its calls that ended
+/// before the watermark (brought up to date, adding the calls that ended since, when older
+/// than [`REFRESH`]), plus the calls still going on or ended since, read live. Either way
+/// each call is counted once: before the watermark if it had ended by then, live if not.
 pub async fn days(
     store: &dyn Store,
     flow: &Flow,
@@ -310,14 +346,14 @@ pub async fn days(
     until: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Vec<(NaiveDate, DayFigures)>, StoreError> {
-    let mut stored: BTreeMap<NaiveDate, DayFigures> = BTreeMap::new();
+    let mut stored: BTreeMap<NaiveDate, (Option<DateTime<Utc>>, DayFigures)> = BTreeMap::new();
     for row in store.stored_days(since, until).await? {
         if row.version != VERSION {
             continue;
         }
         match serde_json::from_str(&row.figures) {
             Ok(f) => {
-                stored.insert(row.day, f);
+                stored.insert(row.day, (row.watermark, f));
             }
             Err(e) => {
                 tracing::warn!(day = %row.day, error = %e, "a stored roll-up is unreadable; computing it again")
@@ -327,16 +363,42 @@ pub async fn days(
     let mut out = Vec::new();
     let mut day = since;
     while day <= until {
-        let settled = settled(day, now);
-        let figures = match stored.remove(&day).filter(|_| settled) {
-            Some(f) => f,
-            None => {
-                let f = compute_day(store, flow, hours, day).await?;
-                if settled {
-                    keep(store, day, &f, now).await;
+        let kept = stored.remove(&day);
+        let figures = if settled(day, now) {
+            match kept {
+                Some((None, f)) => f,
+                _ => {
+                    let f = compute_day(store, flow, hours, day).await?;
+                    keep(store, day, None, &f, now).await;
+                    f
                 }
-                f
             }
+        } else if day_instants(day).0 > now {
+            DayFigures::default()
+        } else {
+            let (start, _) = day_instants(day);
+            let (mut base, mut mark) = match kept {
+                Some((Some(w), f)) if w <= now => (f, w),
+                _ => (DayFigures::default(), start),
+            };
+            if now - mark >= REFRESH {
+                let ended = Ended {
+                    from: Some(mark),
+                    to: Some(now),
+                    or_unended: false,
+                };
+                base.add(&figures_of(store, flow, hours, day, ended, (mark, now)).await?);
+                mark = now;
+                keep(store, day, Some(mark), &base, now).await;
+            }
+            let live = Ended {
+                from: Some(mark),
+                to: None,
+                or_unended: true,
+            };
+            let far = day_instants(day).1;
+            base.add(&figures_of(store, flow, hours, day, live, (mark, far)).await?);
+            base
         };
         out.push((day, figures));
         match day.succ_opt() {
@@ -347,10 +409,16 @@ pub async fn days(
     Ok(out)
 }
 
-/// Stores a settled day's figures; a failure only costs the next request the work again.
-async fn keep(store: &dyn Store, day: NaiveDate, figures: &DayFigures, now: DateTime<Utc>) {
+/// Stores a day's figures; a failure only costs the next request the work again.
+async fn keep(
+    store: &dyn Store,
+    day: NaiveDate,
+    watermark: Option<DateTime<Utc>>,
+    figures: &DayFigures,
+    now: DateTime<Utc>,
+) {
     let stored = match serde_json::to_string(figures) {
-        Ok(json) => store.store_day(day, VERSION, &json, now).await,
+        Ok(json) => store.store_day(day, VERSION, watermark, &json, now).await,
         Err(e) => Err(StoreError::Corrupt(format!("roll-up of {day}: {e}"))),
     };
     if let Err(e) = stored {

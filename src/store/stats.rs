@@ -8,6 +8,23 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::StoreError;
 
+/// Which calls by when they ended: those that ended in `[from, to)` (either bound open when
+/// `None`), and also those not ended yet when `or_unended`. [`Ended::ALL`] takes every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub or_unended: bool,
+}
+
+impl Ended {
+    pub const ALL: Ended = Ended {
+        from: None,
+        to: None,
+        or_unended: true,
+    };
+}
+
 /// A call, as the statistics need it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CallFacts {
@@ -101,22 +118,26 @@ pub struct PendingFirstAttempt {
 pub struct StoredDay {
     pub day: NaiveDate,
     pub version: i64,
+    /// For a day not yet over: the figures are of its calls that ended before this.
+    pub watermark: Option<DateTime<Utc>>,
     pub figures: String,
 }
 
 #[async_trait]
 pub trait StatsStore: Send + Sync {
-    /// Counted calls that started in `[from, to)`.
+    /// Counted calls that started in `[from, to)` and ended as `ended` says.
     async fn call_facts(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        ended: Ended,
     ) -> Result<Vec<CallFacts>, StoreError>;
-    /// Every step of the counted calls that started in `[from, to)`, each call's in order.
+    /// Every step of the same calls, each call's in order.
     async fn step_facts(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        ended: Ended,
     ) -> Result<Vec<StepFacts>, StoreError>;
     /// (trust, created_at) of counted call-back requests made in `[from, to)`.
     async fn callback_requests(
@@ -144,7 +165,8 @@ pub trait StatsStore: Send + Sync {
         trust: Option<&str>,
     ) -> Result<Vec<EnquiryGroup>, StoreError>;
     /// Call-back totals of counted enquiries made in `[from, to)`; `today` (Europe/London)
-    /// decides which untried ones are past their promised day.
+    /// decides which untried ones are past their promised day. An enquiry counts as tried
+    /// once its first attempt's date is worked out (`rollup::backfill_first_attempts`).
     async fn callback_totals(
         &self,
         from: DateTime<Utc>,
@@ -152,15 +174,14 @@ pub trait StatsStore: Send + Sync {
         trust: Option<&str>,
         today: NaiveDate,
     ) -> Result<CallbackTotals, StoreError>;
-    /// The working minutes to the first attempt at 0-based `rank` in ascending order, over
-    /// the counted enquiries made in `[from, to)` that have one.
-    async fn first_attempt_minutes_at(
+    /// (working minutes to the first attempt, enquiries), ascending, over the counted
+    /// enquiries made in `[from, to)` that have one.
+    async fn first_attempt_minutes(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         trust: Option<&str>,
-        rank: i64,
-    ) -> Result<Option<i64>, StoreError>;
+    ) -> Result<Vec<(i64, i64)>, StoreError>;
     /// (outcome, attempts) of the call-back attempts made in `[from, to)` (on enquiries of
     /// one hospital, if given).
     async fn attempt_outcome_counts(
@@ -183,11 +204,12 @@ pub trait StatsStore: Send + Sync {
         since: NaiveDate,
         until: NaiveDate,
     ) -> Result<Vec<StoredDay>, StoreError>;
-    /// Stores (or replaces) a day's roll-up.
+    /// Stores (or replaces) a day's roll-up (with its watermark, for a day not yet over).
     async fn store_day(
         &self,
         day: NaiveDate,
         version: i64,
+        watermark: Option<DateTime<Utc>>,
         figures: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -203,15 +225,20 @@ macro_rules! stats_sql {
                 &self,
                 from: DateTime<Utc>,
                 to: DateTime<Utc>,
+                ended: super::stats::Ended,
             ) -> Result<Vec<super::stats::CallFacts>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT c.call_sid, c.started_at, c.in_hours, (c.ended_at IS NOT NULL) AS ended, \
                      c.queue_joined_at, c.queue_result, c.queue_wait_seconds, t.value AS trust \
                      FROM calls c LEFT JOIN call_answers t ON t.call_sid = c.call_sid AND t.name = 'trust' \
-                     WHERE c.started_at >= $1 AND c.started_at < $2 AND c.simulated = FALSE AND c.test_call = FALSE",
+                     WHERE c.started_at >= $1 AND c.started_at < $2 AND c.simulated = FALSE AND c.test_call = FALSE \
+                     AND ((c.ended_at IS NULL AND $5) OR (($3 IS NULL OR c.ended_at >= $3) AND ($4 IS NULL OR c.ended_at < $4)))",
                 )
                 .bind(from)
                 .bind(to)
+                .bind(ended.from)
+                .bind(ended.to)
+                .bind(ended.or_unended)
                 .fetch_all(self.reader())
                 .await?)
             }
@@ -220,15 +247,20 @@ macro_rules! stats_sql {
                 &self,
                 from: DateTime<Utc>,
                 to: DateTime<Utc>,
+                ended: super::stats::Ended,
             ) -> Result<Vec<super::stats::StepFacts>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT s.call_sid, s.node, s.outcome, s.path FROM calls c \
                      JOIN call_steps s ON s.call_sid = c.call_sid \
                      WHERE c.started_at >= $1 AND c.started_at < $2 AND c.simulated = FALSE AND c.test_call = FALSE \
+                     AND ((c.ended_at IS NULL AND $5) OR (($3 IS NULL OR c.ended_at >= $3) AND ($4 IS NULL OR c.ended_at < $4))) \
                      ORDER BY s.call_sid, s.seq",
                 )
                 .bind(from)
                 .bind(to)
+                .bind(ended.from)
+                .bind(ended.to)
+                .bind(ended.or_unended)
                 .fetch_all(self.reader())
                 .await?)
             }
@@ -316,11 +348,11 @@ macro_rules! stats_sql {
             ) -> Result<super::stats::CallbackTotals, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT \
-                     COUNT(first_attempt_at) AS attempted, \
-                     CAST(COALESCE(SUM(CASE WHEN first_attempt_at IS NOT NULL THEN attempts ELSE 0 END), 0) AS BIGINT) AS attempts, \
+                     COUNT(first_attempt_on) AS attempted, \
+                     CAST(COALESCE(SUM(CASE WHEN first_attempt_on IS NOT NULL THEN attempts ELSE 0 END), 0) AS BIGINT) AS attempts, \
                      COUNT(first_attempt_minutes) AS timed, \
                      CAST(COALESCE(SUM(CASE WHEN first_attempt_on <= callback_due THEN 1 ELSE 0 END), 0) AS BIGINT) AS within_promise, \
-                     CAST(COALESCE(SUM(CASE WHEN first_attempt_at IS NULL AND callback_due < $4 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                     CAST(COALESCE(SUM(CASE WHEN first_attempt_on IS NULL AND callback_due < $4 THEN 1 ELSE 0 END), 0) AS BIGINT) \
                         AS overdue_untried, \
                      CAST(COALESCE(SUM(CASE WHEN status = 'unreachable' THEN 1 ELSE 0 END), 0) AS BIGINT) AS unreachable, \
                      CAST(COALESCE(SUM(CASE WHEN status IN ('unreachable', 'resolved', 'wrong-number') THEN 1 ELSE 0 END), 0) \
@@ -336,24 +368,22 @@ macro_rules! stats_sql {
                 .await?)
             }
 
-            async fn first_attempt_minutes_at(
+            async fn first_attempt_minutes(
                 &self,
                 from: DateTime<Utc>,
                 to: DateTime<Utc>,
                 trust: Option<&str>,
-                rank: i64,
-            ) -> Result<Option<i64>, StoreError> {
-                Ok(sqlx::query_scalar(
-                    "SELECT first_attempt_minutes FROM enquiries \
+            ) -> Result<Vec<(i64, i64)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT first_attempt_minutes, COUNT(*) FROM enquiries \
                      WHERE created_at >= $1 AND created_at < $2 AND not_counted = FALSE AND status <> 'merged' \
                      AND first_attempt_minutes IS NOT NULL AND ($3 IS NULL OR trust = $3) \
-                     ORDER BY first_attempt_minutes LIMIT 1 OFFSET $4",
+                     GROUP BY first_attempt_minutes ORDER BY first_attempt_minutes",
                 )
                 .bind(from)
                 .bind(to)
                 .bind(trust)
-                .bind(rank)
-                .fetch_optional(self.reader())
+                .fetch_all(self.reader())
                 .await?)
             }
 
@@ -417,7 +447,7 @@ macro_rules! stats_sql {
                 until: chrono::NaiveDate,
             ) -> Result<Vec<super::stats::StoredDay>, StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT day, CAST(version AS BIGINT) AS version, figures FROM stats_days \
+                    "SELECT day, CAST(version AS BIGINT) AS version, watermark, figures FROM stats_days \
                      WHERE day >= $1 AND day <= $2 ORDER BY day",
                 )
                 .bind(since)
@@ -430,18 +460,20 @@ macro_rules! stats_sql {
                 &self,
                 day: chrono::NaiveDate,
                 version: i64,
+                watermark: Option<DateTime<Utc>>,
                 figures: &str,
                 at: DateTime<Utc>,
             ) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO stats_days (day, version, computed_at, figures) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO stats_days (day, version, computed_at, figures, watermark) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (day) DO UPDATE SET version = excluded.version, \
-                     computed_at = excluded.computed_at, figures = excluded.figures",
+                     computed_at = excluded.computed_at, figures = excluded.figures, watermark = excluded.watermark",
                 )
                 .bind(day)
                 .bind(i32::try_from(version).unwrap_or(i32::MAX))
                 .bind(at)
                 .bind(figures)
+                .bind(watermark)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
