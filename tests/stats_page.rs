@@ -327,6 +327,7 @@ async fn a_manager_sees_the_week_with_charts_and_no_inline_script_or_style() {
         "attempt_outcomes",
         "abandoned",
         "out_of_hours",
+        "journey",
     ] {
         let link = format!("href=\"/stats.csv?table={table}&since=2026-11-23&until=2026-11-29\"");
         assert!(unescaped.contains(&link), "{link}");
@@ -521,6 +522,101 @@ async fn exports_match_the_api_and_numbers_are_masked_unless_asked_for() {
     assert_eq!(value("calls_total"), "9");
     assert_eq!(value("service_level"), "0.5");
     assert_eq!(value("abandonment_rate"), "0.25");
+
+    // Every other table parses back to the API's figures.
+    let mut tables = std::collections::BTreeMap::new();
+    for name in [
+        "by_hour",
+        "heatmap",
+        "enquiries_by_trust",
+        "enquiries_by_category",
+        "enquiries_by_status",
+        "attempt_outcomes",
+        "abandoned",
+        "out_of_hours",
+        "journey",
+    ] {
+        let rows = m
+            .get(&format!("/stats.csv?table={name}&{WEEK}"))
+            .await
+            .csv();
+        tables.insert(name, rows);
+    }
+    let n = |cell: &str| cell.parse::<u64>().unwrap();
+    let by_hour = &tables["by_hour"];
+    for (h, row) in by_hour[1..].iter().enumerate() {
+        assert_eq!(row[0], format!("{h:02}:00"));
+        assert_eq!(
+            Some(n(&row[1])),
+            json["calls"]["by_hour"][h].as_u64(),
+            "hour {h}"
+        );
+    }
+    let heatmap = &tables["heatmap"];
+    assert_eq!(heatmap.len(), 8, "a header and a row a weekday");
+    for (d, row) in heatmap[1..].iter().enumerate() {
+        for h in 0..24 {
+            assert_eq!(
+                Some(n(&row[1 + h])),
+                json["calls"]["heatmap"][d][h].as_u64()
+            );
+        }
+    }
+    for (name, key) in [
+        ("enquiries_by_trust", "/enquiries/by_trust"),
+        ("enquiries_by_category", "/enquiries/by_category"),
+        ("enquiries_by_status", "/enquiries/by_status"),
+        ("attempt_outcomes", "/enquiries/attempt_outcomes"),
+    ] {
+        let counts = json.pointer(key).unwrap();
+        let rows = &tables[name];
+        let total: u64 = rows[1..].iter().map(|r| n(&r[2])).sum();
+        let api_total: u64 = counts
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(total, api_total, "{name}");
+        for row in &rows[1..] {
+            assert_eq!(
+                n(&row[2]),
+                counts[&row[0]].as_u64().unwrap_or(0),
+                "{name} {row:?}"
+            );
+        }
+    }
+    let abandoned = &tables["abandoned"];
+    let api_abandoned = json["abandoned_calls"].as_array().unwrap();
+    assert_eq!(abandoned.len(), 1 + api_abandoned.len());
+    for (row, a) in abandoned[1..].iter().zip(api_abandoned) {
+        assert_eq!(Some(n(&row[1])), a["waited_seconds"].as_u64());
+    }
+    let spells = &tables["out_of_hours"];
+    let api_spells = json["out_of_hours"].as_array().unwrap();
+    assert_eq!(spells.len(), 1 + api_spells.len());
+    for (row, o) in spells[1..].iter().zip(api_spells) {
+        assert_eq!(Some(n(&row[1])), o["calls"].as_u64());
+        assert_eq!(Some(n(&row[2])), o["callback_requests"].as_u64());
+    }
+    let journey = &tables["journey"];
+    assert_eq!(journey[0], ["kind", "from", "to", "callers"]);
+    let branches = json["journey"]["branches"].as_array().unwrap();
+    let hung_up = json["journey"]["hung_up"].as_object().unwrap();
+    assert!(!branches.is_empty() && !hung_up.is_empty());
+    assert_eq!(journey.len(), 1 + branches.len() + hung_up.len());
+    for (row, b) in journey[1..].iter().zip(branches) {
+        assert_eq!(row[0], "branch");
+        assert_eq!(
+            (row[1].as_str(), row[2].as_str()),
+            (b["from"].as_str().unwrap(), b["to"].as_str().unwrap())
+        );
+        assert_eq!(Some(n(&row[3])), b["callers"].as_u64());
+    }
+    for row in &journey[1 + branches.len()..] {
+        assert_eq!(row[0], "hung-up");
+        assert_eq!(Some(n(&row[3])), hung_up[&row[1]].as_u64(), "{row:?}");
+    }
 
     // By day: the Tuesday and the Saturday.
     let days = m
