@@ -18,6 +18,15 @@ pub struct StepRoute {
     pub path: Vec<String>,
 }
 
+/// A stored route (`call_steps.path`: node ids separated by spaces; NULL for none) as ids.
+pub fn split_path(stored: Option<&str>) -> Vec<String> {
+    stored
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Adds one call to `into`.
 ///
 /// **Branches**: every branch of the flow the call took, once per call however often it

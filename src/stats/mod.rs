@@ -291,7 +291,7 @@ pub async fn compute(
     rollup::backfill_first_attempts(store, hours).await?;
     let today = now.with_timezone(&LONDON).date_naive();
     // Independent reads, at the same time (SQLite readers run side by side in WAL mode).
-    let (days, groups, totals, minutes, outcomes, abandoned) = futures_util::try_join!(
+    let (days, groups, totals, minutes, outcomes, abandoned) = tokio::try_join!(
         rollup::days(store, flow, hours, period.since, period.until, now),
         store.enquiry_groups(from, to, trust),
         store.callback_totals(from, to, trust, today),

@@ -26,7 +26,7 @@ use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::flows::diagram::Counts;
-use crate::flows::journey::{call_counts, StepRoute};
+use crate::flows::journey::{call_counts, split_path, StepRoute};
 use crate::flows::Flow;
 use crate::hours::{OpeningHours, LONDON};
 use crate::store::stats::{CallFacts, Ended, StepFacts};
@@ -254,13 +254,7 @@ pub fn day_figures(
             .map(|s| StepRoute {
                 node: s.node.clone(),
                 outcome: s.outcome.clone(),
-                path: s
-                    .path
-                    .as_deref()
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect(),
+                path: split_path(s.path.as_deref()),
             })
             .collect();
         call_counts(flow, c.ended, &routes, &mut part.journey);

@@ -130,13 +130,7 @@ impl TryFrom<StepRow> for StepRecord {
             node: r.node,
             input: r.input,
             outcome: r.outcome,
-            path: r
-                .path
-                .as_deref()
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
+            path: crate::flows::journey::split_path(r.path.as_deref()),
         })
     }
 }
