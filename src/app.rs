@@ -145,6 +145,7 @@ pub async fn calls(
         simulated,
         test_numbers: Arc::new(config.test_numbers.clone()),
         missed_after_seconds: config.dashboard.missed_after_seconds,
+        max_open_per_number: config.dashboard.max_open_per_number,
     })
 }
 

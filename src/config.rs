@@ -83,6 +83,7 @@ struct FileConfig {
     session_max_hours: Option<u64>,
     claim_minutes: Option<u64>,
     missed_after_seconds: Option<u64>,
+    max_open_per_number: Option<u64>,
     callback_attempts: Option<u64>,
     line_number: Option<String>,
     sms_from: Option<String>,
@@ -105,6 +106,9 @@ pub struct DashboardSettings {
     /// A caller who hangs up in the queue after waiting at least this long is listed for a
     /// call back as "missed in queue" (default 30 seconds).
     pub missed_after_seconds: u64,
+    /// A number with this many open enquiries gets no more: a further request is folded
+    /// into its oldest open one (default 3), so a robocaller cannot fill the call-back list.
+    pub max_open_per_number: u32,
     /// Call-back attempts before an unanswered enquiry is closed as unreachable (default 3,
     /// each on a different working day).
     pub callback_attempts: u32,
@@ -141,6 +145,7 @@ impl Default for DashboardSettings {
             session_max_hours: 10,
             claim_minutes: 20,
             missed_after_seconds: 30,
+            max_open_per_number: 3,
             callback_attempts: 3,
             line_number: DEFAULT_LINE_NUMBER.into(),
             sms_from: None,
@@ -588,6 +593,15 @@ impl Config {
                 30,
                 "seconds",
             )?,
+            max_open_per_number: u32::try_from(number(
+                "HELPLINE_MAX_OPEN_PER_NUMBER",
+                "max_open_per_number",
+                fc.max_open_per_number,
+                1..=50,
+                3,
+                "enquiries",
+            )?)
+            .unwrap_or(3),
             callback_attempts: u32::try_from(number(
                 "HELPLINE_CALLBACK_ATTEMPTS",
                 "callback_attempts",

@@ -717,3 +717,50 @@ async fn queue_steps_keep_their_routes() {
         "a hang-up in the queue passes through no node"
     );
 }
+
+/// A robocaller (or a caller ringing again and again) cannot fill the call-back list: a
+/// number with the most open enquiries allowed gets no new one; the request joins the
+/// oldest open enquiry, whose reference the caller hears, counted once however often
+/// Twilio retries the webhook.
+#[tokio::test]
+async fn one_number_cannot_fill_the_call_back_list() {
+    let app = spawn_app_with(TUESDAY_10AM, &[("HELPLINE_MAX_OPEN_PER_NUMBER", "2")]).await;
+    let mut heard = Vec::new();
+    for _ in 0..4 {
+        app.clock.advance(chrono::Duration::minutes(1));
+        let mut call = app.call_from("+447700900555").await;
+        for key in ["2", "1", "3", "1"] {
+            call.press(key).await;
+        }
+        call.silence().await;
+        assert!(call.ended(), "{}", call.last());
+        // Twilio retries the last webhook: the same reference again.
+        let said = call.last();
+        let start = said.find("Your reference number is").expect("a reference");
+        let reference = said[start..].split('.').next().unwrap().to_string();
+        let again = call.retry_last().await.replace("&apos;", "'");
+        assert!(again.contains(&reference), "{again}");
+        heard.push(said);
+    }
+    let enquiries = app.store.list_enquiries().await.unwrap();
+    assert_eq!(enquiries.len(), 2, "two open enquiries at most");
+    let said = |e: &helpline::enquiries::Enquiry| {
+        format!("Your reference number is {}", e.reference.spoken())
+    };
+    assert!(heard[0].contains(&said(&enquiries[0])), "{}", heard[0]);
+    assert!(heard[1].contains(&said(&enquiries[1])), "{}", heard[1]);
+    for later in &heard[2..] {
+        assert!(later.contains(&said(&enquiries[0])), "the oldest: {later}");
+    }
+    assert_eq!(
+        app.store.open_enquiry_count("+447700900555").await.unwrap(),
+        2
+    );
+    // Another number is not held back.
+    let mut other = app.call_from("+447700900556").await;
+    for key in ["2", "1", "3", "1"] {
+        other.press(key).await;
+    }
+    other.silence().await;
+    assert_eq!(app.store.list_enquiries().await.unwrap().len(), 3);
+}

@@ -4,6 +4,13 @@ ALTER TABLE calls ADD COLUMN test_call BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE enquiries ADD COLUMN not_counted BOOLEAN NOT NULL DEFAULT FALSE;
 UPDATE enquiries SET not_counted = COALESCE((SELECT c.simulated FROM calls c WHERE c.call_sid = enquiries.call_sid), FALSE);
 
+ALTER TABLE enquiries ADD COLUMN repeat_requests INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE enquiry_calls (
+    call_sid    TEXT PRIMARY KEY NOT NULL,
+    enquiry_id  TEXT NOT NULL REFERENCES enquiries (id) ON DELETE CASCADE,
+    at          TIMESTAMPTZ NOT NULL
+);
+
 ALTER TABLE enquiries ADD COLUMN first_attempt_at TIMESTAMPTZ;
 ALTER TABLE enquiries ADD COLUMN first_attempt_on DATE;
 ALTER TABLE enquiries ADD COLUMN first_attempt_minutes BIGINT;

@@ -10,6 +10,16 @@ ALTER TABLE calls ADD COLUMN test_call INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE enquiries ADD COLUMN not_counted INTEGER NOT NULL DEFAULT 0;
 UPDATE enquiries SET not_counted = COALESCE((SELECT c.simulated FROM calls c WHERE c.call_sid = enquiries.call_sid), 0);
 
+-- A number that already has the most open enquiries allowed (HELPLINE_MAX_OPEN_PER_NUMBER)
+-- gets no new one: the call's request is folded into the oldest open one, counted there,
+-- and remembered here so that a retried webhook gets the same answer.
+ALTER TABLE enquiries ADD COLUMN repeat_requests INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE enquiry_calls (
+    call_sid    TEXT PRIMARY KEY NOT NULL,
+    enquiry_id  TEXT NOT NULL REFERENCES enquiries (id) ON DELETE CASCADE,
+    at          TEXT NOT NULL
+);
+
 -- The first call-back attempt: its time, its Europe/London date, and the working minutes
 -- the caller had waited for it (filled in by the statistics from the calendar).
 ALTER TABLE enquiries ADD COLUMN first_attempt_at TEXT;

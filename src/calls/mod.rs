@@ -76,6 +76,8 @@ pub struct Calls {
     pub test_numbers: Arc<crate::config::TestNumbers>,
     /// A caller who hangs up in the queue after this long is listed for a call back.
     pub missed_after_seconds: u64,
+    /// Open enquiries a number may have; further requests are folded into the oldest.
+    pub max_open_per_number: u32,
     /// Text messages to callers (the reference, when switched on).
     pub texts: Arc<crate::enquiries::texts::Texts>,
     /// The flow with the managers' published messages in place.
@@ -467,6 +469,9 @@ impl Calls {
         let mut stored = None;
         if let Wait::SaveEnquiry { then } = &wait {
             let enquiry = self.save_enquiry(call, &answers, now).await?;
+            // Folded into an earlier open enquiry (too many from one number): the caller hears
+            // that one's reference; nobody is told of a new one and no text goes again.
+            let new = enquiry.call_sid == call.call_sid;
             add_enquiry_vars(&mut ctx, &enquiry);
             let next = engine::resume(&self.flow(), then, &ctx, &answers);
             ask_from = says.len() + next.ask_from;
@@ -476,7 +481,7 @@ impl Calls {
                 Wait::SaveEnquiry { .. } => Wait::Hangup,
                 w => w,
             };
-            if fresh {
+            if fresh && new {
                 self.publish(crate::events::Event::EnquiryCreated {
                     id: enquiry.id.clone(),
                 })
@@ -487,7 +492,7 @@ impl Calls {
                 self.metrics.call("callback-requested");
             }
             // A test call gets its text like any caller; only `helpline simulate` sends none.
-            if fresh && !self.simulated {
+            if fresh && new && !self.simulated {
                 self.texts.send_later(
                     crate::enquiries::texts::TextKind::Reference,
                     enquiry.clone(),
@@ -524,6 +529,27 @@ impl Calls {
         else {
             return Err(CallError::IncompleteEnquiry);
         };
+        // A retried webhook: the same answer as the first time.
+        if let Some(done) = self.store.enquiry_for_call(&call.call_sid).await? {
+            return Ok(done);
+        }
+        // Rate limit per number: a robocaller (or a worried caller ringing again and again)
+        // cannot fill the call-back list; their request joins the oldest open one. (Two
+        // requests from one number at the same instant may both pass: at most one over.)
+        let limit = i64::from(self.max_open_per_number.max(1));
+        if self.store.open_enquiry_count(number.e164()).await? >= limit {
+            if let Some(open) = self.store.open_enquiry_for_number(number.e164()).await? {
+                if self
+                    .store
+                    .fold_request(&call.call_sid, &open.id, now)
+                    .await?
+                {
+                    tracing::warn!(call_sid = %call.call_sid, enquiry = %open.id, limit,
+                        "call-back request folded into an open enquiry: the number has the most allowed");
+                }
+                return Ok(open);
+            }
+        }
         let due = self.callback_due(now);
         // A caller who left the queue to ask keeps the time they joined it.
         let waiting_since = self

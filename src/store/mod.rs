@@ -158,6 +158,7 @@ pub trait Store:
     async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError>;
     /// Stores the enquiry, or returns the one already stored for this call.
     async fn create_enquiry(&self, enquiry: &NewEnquiry) -> Result<Enquiry, StoreError>;
+    /// The enquiry this call made, or the open one its request was folded into.
     async fn enquiry_for_call(&self, call_sid: &str) -> Result<Option<Enquiry>, StoreError>;
     async fn list_enquiries(&self) -> Result<Vec<Enquiry>, StoreError>;
     /// The caller joined the adviser queue (the first time counts).

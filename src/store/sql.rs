@@ -158,7 +158,9 @@ macro_rules! sql_store {
 
             async fn enquiry_for_call(&self, call_sid: &str) -> Result<Option<Enquiry>, StoreError> {
                 let row: Option<EnquiryRow> = sqlx::query_as(&format!(
-                    "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE call_sid = $1"
+                    "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE call_sid = $1 \
+                     OR id = (SELECT f.enquiry_id FROM enquiry_calls f WHERE f.call_sid = $1) \
+                     ORDER BY CASE WHEN call_sid = $1 THEN 0 ELSE 1 END LIMIT 1"
                 ))
                 .bind(call_sid)
                 .fetch_optional(&self.pool)
