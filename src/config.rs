@@ -91,6 +91,7 @@ struct FileConfig {
     sms_unreachable: Option<bool>,
     service_level_seconds: Option<u64>,
     short_abandon_seconds: Option<u64>,
+    api_requests_per_minute: Option<u64>,
     test_numbers: Option<String>,
 }
 
@@ -126,6 +127,8 @@ pub struct DashboardSettings {
     pub service_level_seconds: u64,
     /// Statistics: a hang-up in the queue sooner than this is a short abandon (5).
     pub short_abandon_seconds: u64,
+    /// Requests a minute one client network may make to `/api/` (default 600).
+    pub api_requests_per_minute: u32,
 }
 
 impl DashboardSettings {
@@ -154,6 +157,7 @@ impl Default for DashboardSettings {
             twilio_api_base_url: DEFAULT_TWILIO_API.into(),
             service_level_seconds: 60,
             short_abandon_seconds: 5,
+            api_requests_per_minute: 600,
         }
     }
 }
@@ -640,6 +644,15 @@ impl Config {
                 5,
                 "seconds",
             )?,
+            api_requests_per_minute: u32::try_from(number(
+                "HELPLINE_API_REQUESTS_PER_MINUTE",
+                "api_requests_per_minute",
+                fc.api_requests_per_minute,
+                10..=100_000,
+                600,
+                "requests a minute",
+            )?)
+            .unwrap_or(600),
             twilio_api_base_url: match pick(
                 "TWILIO_API_BASE_URL",
                 "twilio_api_base_url",

@@ -187,7 +187,7 @@ async fn begin_attempt(
 
 /// The part of an address that names one network: IPv4 whole, IPv6 by its /64 (one
 /// household or server has a whole /64 to hop around in).
-fn address_prefix(address: &str) -> String {
+pub(super) fn address_prefix(address: &str) -> String {
     match address.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
             let s = v6.segments();

@@ -31,6 +31,7 @@ mod admin;
 mod api;
 mod assets;
 mod closures;
+mod limits;
 mod login;
 mod messages;
 mod pages;
@@ -166,6 +167,10 @@ pub fn router(state: Dashboard) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::ApiLimiter::new(state.settings.api_requests_per_minute),
+            limits::limit_api,
         ))
         .with_state(state.clone());
     Router::new()
