@@ -47,6 +47,18 @@ impl UkNumber {
         Some(Self(format!("+44{national}")))
     }
 
+    /// The caller's own number from Twilio's `From`, which for a phone on the public
+    /// network is always E.164 (`+` and digits only). Anything else — `anonymous`, the
+    /// withheld-number stand-in `+266696687`, `client:…`, `sip:…`, an empty or national-form
+    /// value — is not a number we would offer to ring back, so the caller is asked for one.
+    pub fn from_caller_id(from: &str) -> Option<Self> {
+        let digits = from.strip_prefix('+')?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Self::parse(from)
+    }
+
     /// E.164 form, e.g. `+447700900123`.
     pub fn e164(&self) -> &str {
         &self.0
@@ -158,6 +170,31 @@ mod tests {
                 Some(e164.to_string()),
                 "{raw}"
             );
+        }
+    }
+
+    #[test]
+    fn caller_id_must_be_e164() {
+        assert_eq!(
+            UkNumber::from_caller_id("+447700900123").map(|n| n.e164().to_string()),
+            Some("+447700900123".to_string())
+        );
+        for from in [
+            "",
+            "anonymous",
+            "+266696687",
+            "client:alice",
+            "sip:x@y",
+            "07700900123",
+            "447700900123",
+            "00447700900123",
+            "+44 7700 900123",
+            "+44(0)7700900123",
+            " +447700900123",
+            "+",
+            "+12025550100",
+        ] {
+            assert_eq!(UkNumber::from_caller_id(from), None, "{from:?}");
         }
     }
 

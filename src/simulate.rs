@@ -84,6 +84,8 @@ pub async fn run(
 ) -> Result<(), SimulateError> {
     let interactive = inputs.is_empty();
     let mut scripted = inputs.into_iter();
+    // Twilio gives a phone caller's number in E.164: `--from 07700 900123` is one too.
+    let from = from.map(|f| crate::phone::UkNumber::parse(&f).map_or(f, |n| n.e164().to_string()));
     let call = CallInfo {
         call_sid: format!("SM{}", uuid::Uuid::new_v4().simple()),
         from,

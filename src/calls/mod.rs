@@ -53,7 +53,8 @@ struct StepDone {
 #[derive(Debug, Clone)]
 pub struct CallInfo {
     pub call_sid: String,
-    /// Twilio's `From`: E.164, or `anonymous` / `unknown` / empty.
+    /// Twilio's `From`: E.164, or `anonymous` / `unknown` / empty / `client:…` / `sip:…`;
+    /// only an E.164 UK number is offered back to the caller ([`UkNumber::from_caller_id`]).
     pub from: Option<String>,
 }
 
@@ -127,7 +128,7 @@ impl Calls {
     pub fn base_context(&self, call: &CallInfo, now: DateTime<Utc>) -> Context {
         let hours = self.hours.get();
         let status = hours.status(now);
-        let caller = call.from.as_deref().and_then(UkNumber::parse);
+        let caller = call.from.as_deref().and_then(UkNumber::from_caller_id);
         let mut ctx = Context {
             open: status.open,
             caller,
@@ -344,7 +345,7 @@ impl Calls {
         if self.simulated || u64::try_from(waited).unwrap_or(0) < self.missed_after_seconds {
             return Ok(());
         }
-        let Some(number) = call.from.as_deref().and_then(crate::phone::UkNumber::parse) else {
+        let Some(number) = call.from.as_deref().and_then(UkNumber::from_caller_id) else {
             return Ok(());
         };
         if let Some(open) = self.store.open_enquiry_for_number(number.e164()).await? {

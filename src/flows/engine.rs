@@ -201,13 +201,16 @@ pub fn respond(
             options,
         } => {
             let heard = match input {
-                Input::Keys(k) => match k.trim().chars().next() {
-                    Some('*') => Heard::Repeat,
-                    Some(c) if k.trim().len() == 1 && options.iter().any(|o| o.key == c) => {
-                        Heard::Key(c)
+                // Exactly one key: `*` repeats, an option's key chooses it; anything else
+                // (`*#*#`, letters, `٣`, ten thousand digits) is not a key press we offered.
+                Input::Keys(k) => {
+                    let mut pressed = k.trim().chars();
+                    match (pressed.next(), pressed.next()) {
+                        (Some('*'), None) => Heard::Repeat,
+                        (Some(c), None) if options.iter().any(|o| o.key == c) => Heard::Key(c),
+                        _ => Heard::Unclear,
                     }
-                    _ => Heard::Unclear,
-                },
+                }
                 Input::Speech(s) => {
                     match_speech(s, options.iter().map(|o| (o.key, o.speech.as_slice())))
                 }

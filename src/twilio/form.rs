@@ -17,13 +17,18 @@ pub enum FormError {
     BadPercentEscape { field: String },
     #[error("form field {field} is invalid UTF-8 after percent-decoding")]
     InvalidUtf8 { field: String },
+    #[error("form field {field} appears more than once: Twilio sends each field once")]
+    DuplicateField { field: String },
     #[error("missing required field `CallSid`")]
     MissingCallSid,
     #[error("bad `CallSid`: it must be 1 to 64 ASCII letters and digits")]
     BadCallSid,
 }
 
-/// A webhook's parameters, in body order (a name may repeat).
+/// A webhook's parameters, in body order. From a body, each name appears once: Twilio
+/// never repeats a field, and two `CallSid`s or `Digits` would leave the handler and the
+/// signature check to disagree about which one counts, so [`WebhookForm::parse`] refuses
+/// them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebhookForm {
     params: Vec<(String, String)>,
@@ -99,17 +104,24 @@ fn decode_error(e: DecodeError, field: Option<&str>) -> FormError {
 impl WebhookForm {
     /// Parses an `application/x-www-form-urlencoded` body. Empty `&&` segments are
     /// skipped and a segment without `=` is a name with an empty value, as in the WHATWG
-    /// form parser; anything that parser would have to guess at is refused.
+    /// form parser; anything that parser would have to guess at is refused, and so is a
+    /// name that appears twice (decoded: `Digits` and `%44igits` are the same name).
     pub fn parse(body: &[u8]) -> Result<Self, FormError> {
         if !body.is_ascii() {
             return Err(FormError::NotUrlEncoded);
         }
         let text = std::str::from_utf8(body).map_err(|_| FormError::NotUrlEncoded)?;
         let mut params = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for segment in text.split('&').filter(|s| !s.is_empty()) {
             let (raw_name, raw_value) = segment.split_once('=').unwrap_or((segment, ""));
             let name = decode(raw_name).map_err(|e| decode_error(e, None))?;
             let value = decode(raw_value).map_err(|e| decode_error(e, Some(&name)))?;
+            if !seen.insert(name.clone()) {
+                return Err(FormError::DuplicateField {
+                    field: describe_field(Some(&name)),
+                });
+            }
             params.push((name, value));
         }
         Ok(Self { params })
@@ -172,13 +184,40 @@ mod tests {
     }
 
     #[test]
-    fn repeated_names_empty_segments_and_bare_names() {
-        let f = WebhookForm::parse(b"&CallSid=CA1&&X=1&X=2&Flag&=v&").unwrap();
-        assert_eq!(f.get("X"), Some("1"), "first value wins");
+    fn empty_segments_and_bare_names() {
+        let f = WebhookForm::parse(b"&CallSid=CA1&&X=1&Flag&=v&").unwrap();
+        assert_eq!(f.get("X"), Some("1"));
         assert_eq!(f.get("Flag"), Some(""));
         assert_eq!(f.get(""), Some("v"));
-        assert_eq!(f.params().len(), 5);
+        assert_eq!(f.params().len(), 4);
         assert_eq!(WebhookForm::parse(b"").unwrap(), WebhookForm::default());
+    }
+
+    #[test]
+    fn repeated_names_are_refused() {
+        for (body, field) in [
+            (&b"CallSid=CA1&CallSid=CA2"[..], "`CallSid`"),
+            (b"CallSid=CA1&Digits=1&Digits=2", "`Digits`"),
+            (b"CallSid=CA1&Digits=1&%44igits=2", "`Digits`"),
+            (b"CallSid=CA1&X=1&X=1", "`X`"),
+            (b"CallSid=CA1&Flag&Flag=", "`Flag`"),
+        ] {
+            assert_eq!(
+                WebhookForm::parse(body),
+                Err(FormError::DuplicateField {
+                    field: field.into()
+                }),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let msg = WebhookForm::parse(b"Digits=1&Digits=2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("`Digits`") && msg.contains("more than once"),
+            "{msg}"
+        );
     }
 
     #[test]
