@@ -220,6 +220,13 @@ impl App {
             hours.clone(),
             clock.clone(),
         );
+        // For the retention purge, started once the service is bound (below).
+        let purge_with = (
+            store.clone(),
+            calls.flow.clone(),
+            hours.clone(),
+            clock.clone(),
+        );
         let ops = crate::ops::OpsState {
             calls: calls.clone(),
             metrics: calls.metrics.clone(),
@@ -299,6 +306,20 @@ impl App {
             }
         };
         background.push(rollups);
+        // The retention purge: daily, on whichever instance holds the day's lease.
+        let (store, flow, hours, clock) = purge_with;
+        background.push(crate::purge::spawn_daily(
+            store,
+            twilio_api(config)?,
+            flow,
+            hours,
+            clock,
+            format!(
+                "instance-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
+            config.retention_days,
+        ));
         Ok(Self {
             listener,
             router: crate::http::router(state, ops, dashboard, metrics.is_none()),

@@ -1,4 +1,4 @@
-//! The command line: `helpline serve | hours | flows check | simulate | enquiries list`.
+//! The command line: `helpline serve | hours | flows check | simulate | enquiries list | purge | …`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -123,6 +123,20 @@ pub enum Command {
     Closures {
         #[command(subcommand)]
         command: ClosuresCommand,
+    },
+    /// Delete what is past the retention period (HELPLINE_RETENTION_DAYS, default 90):
+    /// enquiries closed that long ago with their call, steps, answers, attempts, notes and
+    /// texts; calls without an enquiry that started that long ago; and their recordings at
+    /// Twilio. Open enquiries, the audit log and the statistics roll-ups stay. `serve` runs
+    /// this daily. Prints counts only; exits 1 when a recording could not be deleted at
+    /// Twilio (it is kept and tried again next time).
+    Purge {
+        /// Show what would go, changing nothing and asking Twilio nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// JSON: {"dry_run", "retention_days", "cutoff", "removed": {…}, "recordings_deleted", …}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -463,6 +477,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 config.voice, config.language
             );
             println!("  weekly hours        {}", config.schedule);
+            println!("  retention           {} days", config.retention_days);
             println!(
                 "  bank holidays       {} from {}",
                 division_key(config.division),
@@ -689,6 +704,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         Command::Holidays { command } => holidays(config()?, command).await,
         Command::Closures { command } => closures(config()?, command).await,
+        Command::Purge { dry_run, json } => purge(&config()?, dry_run, json).await,
         Command::Users { command } => users(&config()?, command).await,
         Command::Audit {
             command: AuditCommand::Export { since, until },
@@ -750,6 +766,90 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn purge(
+    config: &Config,
+    dry_run: bool,
+    json: bool,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let store = crate::store::connect(&config.database_url).await?;
+    let twilio = app::twilio_api(config)?;
+    let flow = app::load_flow(config)?;
+    let hours = app::live_hours(config, store.as_ref(), Arc::new(SystemClock))
+        .await?
+        .get();
+    let report = crate::purge::run(
+        store.as_ref(),
+        twilio.as_ref(),
+        config.retention_days,
+        SystemClock.now(),
+        dry_run,
+        Some(crate::purge::RollUp {
+            flow: &flow,
+            hours: &hours,
+        }),
+    )
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let r = &report.removed;
+        println!(
+            "retention {} days: enquiries closed, and calls without an enquiry started, before {}",
+            report.retention_days,
+            report
+                .cutoff
+                .with_timezone(&LONDON)
+                .format("%-d %B %Y %H:%M %Z")
+        );
+        println!(
+            "{}",
+            if report.dry_run {
+                "would delete (dry run: nothing changed):"
+            } else {
+                "deleted:"
+            }
+        );
+        for (what, n) in [
+            ("enquiries", r.enquiries),
+            ("calls", r.calls),
+            ("call steps", r.call_steps),
+            ("call answers", r.call_answers),
+            ("call-back attempts", r.callback_attempts),
+            ("notes", r.enquiry_notes),
+            ("texts sent", r.texts_sent),
+            ("recordings", r.recordings),
+        ] {
+            println!("  {what:<20} {n:>8}");
+        }
+        if !report.dry_run {
+            println!(
+                "recordings deleted at Twilio: {} ({} already gone), failed: {}",
+                report.recordings_deleted, report.recordings_already_gone, report.recordings_failed
+            );
+        }
+        println!(
+            "recordings waiting for Twilio{}: {}",
+            if report.dry_run { " after a purge" } else { "" },
+            report.recordings_pending
+        );
+    }
+    if report.recordings_failed > 0 {
+        eprintln!(
+            "warning: {} recording(s) could not be deleted at Twilio; they are kept and tried again at the next purge",
+            report.recordings_failed
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let twilio_set = config.twilio_account_sid.is_some() && config.twilio_auth_token.is_some();
+    if !report.dry_run && report.recordings_pending > 0 && !twilio_set {
+        eprintln!(
+            "warning: {} recording(s) wait to be deleted at Twilio: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
+            report.recordings_pending
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn holidays(

@@ -31,6 +31,14 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://helpline.db";
 /// The enquiry line's public number, 0151 706 3602.
 pub const DEFAULT_LINE_NUMBER: &str = "+441517063602";
 pub const DEFAULT_TWILIO_API: &str = "https://api.twilio.com";
+/// How long enquiries, calls and recordings are kept (issue 7): days after an enquiry's
+/// closure, or after the start of a call without an enquiry.
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+/// The shortest retention allowed: long enough that a mistyped value cannot delete this
+/// week's calls, and that every day purged has had its statistics rolled up.
+pub const MIN_RETENTION_DAYS: u32 = 7;
+/// The longest (ten years).
+pub const MAX_RETENTION_DAYS: u32 = 3650;
 /// Twilio's own public hold music.
 pub const DEFAULT_HOLD_MUSIC: &str =
     "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3";
@@ -93,6 +101,7 @@ struct FileConfig {
     short_abandon_seconds: Option<u64>,
     api_requests_per_minute: Option<u64>,
     test_numbers: Option<String>,
+    retention_days: Option<u64>,
 }
 
 /// The staff dashboard's settings (docs/configuration.md, "Dashboard").
@@ -259,6 +268,9 @@ pub struct Config {
     pub dashboard: DashboardSettings,
     /// Calls from these numbers are served normally but never counted (stored as simulated).
     pub test_numbers: TestNumbers,
+    /// Enquiries are deleted this many days after they close, calls without an enquiry this
+    /// many days after they started, with their recordings at Twilio (`helpline purge`).
+    pub retention_days: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -281,6 +293,7 @@ impl std::fmt::Debug for Config {
             .field("division", &self.division)
             .field("twilio_account_sid", &self.twilio_account_sid)
             .field("test_numbers", &self.test_numbers)
+            .field("retention_days", &self.retention_days)
             .field(
                 "twilio_auth_token",
                 &self.twilio_auth_token.as_ref().map(|_| "[redacted]"),
@@ -684,7 +697,18 @@ impl Config {
             })?,
         };
 
+        let retention_days = u32::try_from(number(
+            "HELPLINE_RETENTION_DAYS",
+            "retention_days",
+            fc.retention_days,
+            u64::from(MIN_RETENTION_DAYS)..=u64::from(MAX_RETENTION_DAYS),
+            u64::from(DEFAULT_RETENTION_DAYS),
+            "days",
+        )?)
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
+
         Ok(Config {
+            retention_days,
             dashboard,
             test_numbers,
             listen,
@@ -817,6 +841,25 @@ mod tests {
         assert!(e.to_string().contains("from 1 to 480"), "{e}");
         let e = Config::from_pairs(&[("HELPLINE_LINE_NUMBER", "999")]).unwrap_err();
         assert!(e.to_string().contains("not a UK phone number"), "{e}");
+    }
+
+    #[test]
+    fn retention_days_default_and_range() {
+        assert_eq!(Config::from_pairs(&[]).unwrap().retention_days, 90);
+        let c = Config::from_pairs(&[("HELPLINE_RETENTION_DAYS", "30")]).unwrap();
+        assert_eq!(c.retention_days, 30);
+        for bad in ["0", "6", "3651", "ninety", "-1"] {
+            let e = Config::from_pairs(&[("HELPLINE_RETENTION_DAYS", bad)]).unwrap_err();
+            assert_eq!(e.place, "HELPLINE_RETENTION_DAYS");
+            assert!(e.message.contains("from 7 to 3650"), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("helpline.toml");
+        std::fs::write(&cfg, "retention_days = 180\n").unwrap();
+        assert_eq!(
+            Config::load(Some(&cfg), &|_| None).unwrap().retention_days,
+            180
+        );
     }
 
     #[test]

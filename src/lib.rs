@@ -20,6 +20,7 @@ pub mod logging;
 pub mod messages;
 pub mod ops;
 pub mod phone;
+pub mod purge;
 pub mod simulate;
 pub mod staff;
 pub mod stats;

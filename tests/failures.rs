@@ -339,6 +339,41 @@ impl helpline::store::messages::MessagesStore for DownStore {
 }
 
 #[async_trait]
+impl helpline::store::RetentionStore for DownStore {
+    async fn purge_preview(
+        &self,
+        _: DateTime<Utc>,
+    ) -> Result<helpline::store::retention::PurgePreview, StoreError> {
+        down()
+    }
+    async fn purge_batch(
+        &self,
+        _: DateTime<Utc>,
+        _: u32,
+        _: DateTime<Utc>,
+    ) -> Result<helpline::store::retention::PurgeBatch, StoreError> {
+        down()
+    }
+    async fn pending_recording_deletions(
+        &self,
+        _: u32,
+    ) -> Result<Vec<helpline::store::retention::PendingRecording>, StoreError> {
+        down()
+    }
+    async fn recording_deletion_done(&self, _: &str) -> Result<(), StoreError> {
+        down()
+    }
+    async fn recording_deletion_failed(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+        _: &str,
+    ) -> Result<(), StoreError> {
+        down()
+    }
+}
+
+#[async_trait]
 impl Store for DownStore {
     async fn record_call(&self, _: &NewCall) -> Result<(), StoreError> {
         if let Some(d) = self.stall {

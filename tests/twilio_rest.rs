@@ -11,7 +11,7 @@ use serde_json::json;
 use wiremock::matchers::{any, header, method, path, query_param};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
-use helpline::twilio::rest::{NotConfigured, RestError, TwilioApi, TwilioRest};
+use helpline::twilio::rest::{Deletion, NotConfigured, RestError, TwilioApi, TwilioRest};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const OTHER_ACCOUNT: &str = "ACfedcba9876543210fedcba9876543210";
@@ -710,6 +710,96 @@ async fn recording_urls_other_than_ours_are_refused_without_a_request() {
 }
 
 #[tokio::test]
+async fn delete_recording_deletes_by_url_or_sid() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path(account_path(&format!("/Recordings/{RECORDING}.json"))))
+        .and(header("authorization", basic_auth().as_str()))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let twilio = rest(&server);
+    for stored in [
+        format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{RECORDING}"),
+        format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{RECORDING}.mp3"),
+        RECORDING.to_string(),
+    ] {
+        assert_eq!(
+            twilio.delete_recording(&stored).await.expect("deleted"),
+            Deletion::Deleted,
+            "{stored}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_recording_twilio_no_longer_has_is_already_gone() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path(account_path(&format!("/Recordings/{RECORDING}.json"))))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "code": 20404,
+            "message": "The requested resource was not found",
+            "status": 404
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_eq!(
+        rest(&server)
+            .delete_recording(RECORDING)
+            .await
+            .expect("gone"),
+        Deletion::AlreadyGone
+    );
+}
+
+#[tokio::test]
+async fn a_recording_delete_twilio_refuses_is_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let error = rest(&server)
+        .delete_recording(RECORDING)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(error, RestError::Rejected { status: 503, .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn recordings_of_other_accounts_are_never_deleted() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(204))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let twilio = rest(&server);
+    for stored in [
+        format!(
+            "https://api.twilio.com/2010-04-01/Accounts/{OTHER_ACCOUNT}/Recordings/{RECORDING}"
+        ),
+        format!("https://evil.example/2010-04-01/Accounts/{ACCOUNT}/Recordings/{RECORDING}"),
+        format!("CA{}", &RECORDING[2..]),
+        "simulated://recording".to_string(),
+        String::new(),
+    ] {
+        let error = twilio.delete_recording(&stored).await.expect_err("refused");
+        assert!(
+            matches!(error, RestError::BadRecordingUrl),
+            "{stored}: {error:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn not_configured_refuses_everything() {
     let twilio: Arc<dyn TwilioApi> = Arc::new(NotConfigured);
     let errors = [
@@ -729,6 +819,10 @@ async fn not_configured_refuses_everything() {
             .recording_audio(&format!(
                 "https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{RECORDING}"
             ))
+            .await
+            .expect_err("not configured"),
+        twilio
+            .delete_recording(RECORDING)
             .await
             .expect_err("not configured"),
     ];

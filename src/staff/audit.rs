@@ -39,6 +39,8 @@ pub enum Action {
     MessageRestored,
     ClosureAdded,
     ClosureRemoved,
+    /// The retention purge deleted enquiries and calls (detail: counts only).
+    RetentionPurged,
 }
 
 impl Action {
@@ -74,6 +76,7 @@ impl Action {
         Action::MessageRestored,
         Action::ClosureAdded,
         Action::ClosureRemoved,
+        Action::RetentionPurged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +112,7 @@ impl Action {
             Action::MessageRestored => "message.restored",
             Action::ClosureAdded => "hours.closure-added",
             Action::ClosureRemoved => "hours.closure-removed",
+            Action::RetentionPurged => "retention.purged",
         }
     }
 

@@ -12,6 +12,7 @@ use crate::flows::{Answer, Answers};
 mod dashboard;
 pub mod messages;
 mod postgres;
+pub mod retention;
 mod rows;
 mod sql;
 mod sqlite;
@@ -19,6 +20,7 @@ pub mod stats;
 
 pub use dashboard::{DashboardStore, WaitingCaller};
 pub use postgres::PostgresStore;
+pub use retention::RetentionStore;
 pub use sqlite::SqliteStore;
 
 /// How many random references to try before giving up (a collision is rare; ten in a row is a fault).
@@ -148,7 +150,13 @@ pub struct PoolStats {
 
 #[async_trait]
 pub trait Store:
-    DashboardStore + stats::StatsStore + messages::MessagesStore + Send + Sync + std::fmt::Debug
+    DashboardStore
+    + stats::StatsStore
+    + messages::MessagesStore
+    + retention::RetentionStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Records a new call; a second call with the same SID changes nothing.
     async fn record_call(&self, call: &NewCall) -> Result<(), StoreError>;

@@ -63,3 +63,4 @@ super::sql::sql_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED")
 super::dashboard::dashboard_sql!(PostgresStore);
 super::stats::stats_sql!(PostgresStore);
 super::messages::messages_sql!(PostgresStore);
+super::retention::retention_sql!(PostgresStore);

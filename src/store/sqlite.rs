@@ -72,3 +72,4 @@ super::sql::sql_store!(SqliteStore, sqlx::Sqlite, "");
 super::dashboard::dashboard_sql!(SqliteStore);
 super::stats::stats_sql!(SqliteStore);
 super::messages::messages_sql!(SqliteStore);
+super::retention::retention_sql!(SqliteStore);

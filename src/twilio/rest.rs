@@ -1,9 +1,9 @@
 //! Outbound requests to Twilio's REST API: click-to-call, taking the next caller off the
-//! queue, SMS, and streaming a recording — behind [`TwilioApi`], so the rest of the service
+//! queue, SMS, streaming a recording and deleting one (retention) — behind [`TwilioApi`], so the rest of the service
 //! and the tests can substitute it.
 //!
-//! Calls, queues and messages go through the generated `twilio-openapi` client (which has
-//! its own reqwest 0.11); recordings are streamed with the service's reqwest.
+//! Calls, queues, messages and recording deletes go through the generated `twilio-openapi`
+//! client (which has its own reqwest 0.11); recordings are streamed with the service's reqwest.
 //!
 //! What is logged: the operation, the HTTP status and Twilio's error code. Never phone
 //! numbers, message bodies, URLs with credentials or the auth token.
@@ -98,6 +98,22 @@ pub trait TwilioApi: Send + Sync + fmt::Debug {
     /// never fetched as given: it must name this account and a recording SID, and only those
     /// two go into the URL fetched. Anything else is [`RestError::BadRecordingUrl`].
     async fn recording_audio(&self, recording_url: &str) -> Result<RecordingAudio, RestError>;
+
+    /// Deletes a recording at Twilio (`DELETE /Recordings/{Sid}.json`), named by the URL
+    /// Twilio gave us (`RecordingUrl`, checked as for [`TwilioApi::recording_audio`]) or by
+    /// its SID (`RE` + 32 hex digits). A recording Twilio does not have (404) counts as
+    /// deleted: [`Deletion::AlreadyGone`]. Anything else that is not a recording of this
+    /// account is [`RestError::BadRecordingUrl`], without a request.
+    async fn delete_recording(&self, recording_url_or_sid: &str) -> Result<Deletion, RestError>;
+}
+
+/// How a delete ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Twilio deleted it (204).
+    Deleted,
+    /// Twilio had no such thing (404): it was deleted before.
+    AlreadyGone,
 }
 
 /// Used when Twilio is not configured: every method returns [`RestError::NotConfigured`].
@@ -129,6 +145,10 @@ impl TwilioApi for NotConfigured {
     }
 
     async fn recording_audio(&self, _recording_url: &str) -> Result<RecordingAudio, RestError> {
+        Err(RestError::NotConfigured)
+    }
+
+    async fn delete_recording(&self, _recording: &str) -> Result<Deletion, RestError> {
         Err(RestError::NotConfigured)
     }
 }
@@ -566,6 +586,37 @@ impl TwilioApi for TwilioRest {
             content_length,
             stream: Box::pin(stream),
         })
+    }
+
+    async fn delete_recording(&self, recording_url_or_sid: &str) -> Result<Deletion, RestError> {
+        const OPERATION: &str = "delete_recording";
+        let given = recording_url_or_sid.trim();
+        let sid = if is_sid(given, "RE") {
+            Some(given.to_string())
+        } else {
+            recording_sid(given, &self.account_sid, &self.base)
+        };
+        let Some(sid) = sid else {
+            tracing::warn!(operation = OPERATION, "refused a recording reference");
+            return Err(RestError::BadRecordingUrl);
+        };
+        let result = self
+            .bounded(
+                OPERATION,
+                default_api::delete_recording(&self.api, &self.account_sid, &sid),
+            )
+            .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(operation = OPERATION, "Twilio deleted a recording");
+                Ok(Deletion::Deleted)
+            }
+            Err(RestError::Rejected { status: 404, .. }) => {
+                tracing::info!(operation = OPERATION, "Twilio had no such recording");
+                Ok(Deletion::AlreadyGone)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
