@@ -33,6 +33,12 @@ use crate::store::stats::{CallFacts, Ended, StepFacts};
 use crate::store::{Store, StoreError};
 
 /// The format of the stored figures; change it whenever [`DayFigures`] or its meaning changes.
+///
+/// Days of another version are worked out again from their calls, so a day whose calls the
+/// retention purge has deleted would come back empty: prefer additive changes (new fields
+/// with `#[serde(default)]`, read from old rows as they are) and bump this only for a change
+/// that old figures cannot be read into, accepting that days older than the retention
+/// period then lose their call figures.
 pub const VERSION: i64 = 1;
 
 /// How long after a day's London midnight its calls are certain to have ended.
