@@ -262,15 +262,7 @@ async fn readyz_warns_when_the_calendar_runs_short() {
             .contains("fewer than 6 months"),
         "{ready}"
     );
-    let metrics = app
-        .client
-        .get(format!("http://{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("helpline_calendar_short 1"), "{metrics}");
     assert!(
         metrics.contains("helpline_calendar_future_days 147"),

@@ -628,15 +628,7 @@ async fn calls_from_test_numbers_are_served_normally_but_never_counted() {
     );
 
     // Nor in the metrics: only the ordinary call started.
-    let metrics = app
-        .client
-        .get(format!("http://{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

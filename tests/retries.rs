@@ -83,15 +83,7 @@ async fn a_retried_step_gets_the_same_twiml_and_counts_once() {
         steps,
         "no step twice"
     );
-    let metrics = app
-        .client
-        .get(format!("http://{}/metrics", app.addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

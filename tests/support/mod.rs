@@ -222,6 +222,17 @@ impl TestApp {
     }
 
     /// POSTs a form as Twilio does: signed for the public URL.
+    /// The Prometheus text from `/metrics` (on the main listener).
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .client
+            .get(format!("http://{}/metrics", self.addr))
+            .send()
+            .await
+            .expect("GET /metrics");
+        res.text().await.expect("metrics text")
+    }
+
     pub async fn post_signed(&self, public_url: &str, params: &[(String, String)]) -> Answer {
         let sig = sign(public_url, params);
         self.post_raw(public_url, form_body(params), Some(&sig), &[])
