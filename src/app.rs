@@ -146,6 +146,12 @@ pub async fn calls(
         test_numbers: Arc::new(config.test_numbers.clone()),
         missed_after_seconds: config.dashboard.missed_after_seconds,
         max_open_per_number: config.dashboard.max_open_per_number,
+        outbox: (!simulated).then(|| {
+            Arc::new(crate::enquiries::outbox::Outbox::new(
+                &config.outbox_dir,
+                config.outbox_max_records,
+            ))
+        }),
     })
 }
 
@@ -213,6 +219,8 @@ impl App {
             tracing::warn!("{w}");
         }
         let calls = Arc::new(calls);
+        let outbox = calls.outbox.clone();
+        let outbox_store = store.clone();
         // Statistics roll-ups, in the background from the start.
         let rollups = crate::stats::rollup::spawn_hourly(
             store.clone(),
@@ -306,6 +314,15 @@ impl App {
             }
         };
         background.push(rollups);
+        // Call-back requests kept while the database was away go in once it is back.
+        if let Some(outbox) = &outbox {
+            tracing::info!(file = %outbox.path().display(), "enquiry outbox for this instance");
+            background.push(crate::enquiries::outbox::spawn_replay(
+                outbox.clone(),
+                outbox_store,
+                std::time::Duration::from_secs(config.outbox_replay_seconds),
+            ));
+        }
         // The retention purge: daily, on whichever instance holds the day's lease.
         let (store, flow, hours, clock) = purge_with;
         background.push(crate::purge::spawn_daily(

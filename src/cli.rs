@@ -479,6 +479,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             println!("  weekly hours        {}", config.schedule);
             println!("  retention           {} days", config.retention_days);
             println!(
+                "  enquiry outbox      {} (at most {} records)",
+                config.outbox_dir.display(),
+                config.outbox_max_records
+            );
+            println!(
                 "  bank holidays       {} from {}",
                 division_key(config.division),
                 config

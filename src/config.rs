@@ -102,6 +102,9 @@ struct FileConfig {
     api_requests_per_minute: Option<u64>,
     test_numbers: Option<String>,
     retention_days: Option<u64>,
+    outbox_dir: Option<PathBuf>,
+    outbox_max_records: Option<u64>,
+    outbox_replay_seconds: Option<u64>,
 }
 
 /// The staff dashboard's settings (docs/configuration.md, "Dashboard").
@@ -271,6 +274,13 @@ pub struct Config {
     /// Enquiries are deleted this many days after they close, calls without an enquiry this
     /// many days after they started, with their recordings at Twilio (`helpline purge`).
     pub retention_days: u32,
+    /// Where call-back requests wait when the database cannot take them
+    /// (`HELPLINE_OUTBOX_DIR`; default `outbox` next to the SQLite file, else `./outbox`).
+    pub outbox_dir: PathBuf,
+    /// The most requests the outbox holds; beyond, callers hear the apology.
+    pub outbox_max_records: usize,
+    /// How often a non-empty outbox is replayed into the database.
+    pub outbox_replay_seconds: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -294,6 +304,9 @@ impl std::fmt::Debug for Config {
             .field("twilio_account_sid", &self.twilio_account_sid)
             .field("test_numbers", &self.test_numbers)
             .field("retention_days", &self.retention_days)
+            .field("outbox_dir", &self.outbox_dir)
+            .field("outbox_max_records", &self.outbox_max_records)
+            .field("outbox_replay_seconds", &self.outbox_replay_seconds)
             .field(
                 "twilio_auth_token",
                 &self.twilio_auth_token.as_ref().map(|_| "[redacted]"),
@@ -707,7 +720,37 @@ impl Config {
         )?)
         .unwrap_or(DEFAULT_RETENTION_DAYS);
 
+        let outbox_dir = pick(
+            "HELPLINE_OUTBOX_DIR",
+            "outbox_dir",
+            fc.outbox_dir.map(|p| p.display().to_string()),
+        )
+        .map_or_else(
+            || default_outbox_dir(&database_url),
+            |(_, v)| PathBuf::from(v),
+        );
+        let outbox_max_records = usize::try_from(number(
+            "HELPLINE_OUTBOX_MAX_RECORDS",
+            "outbox_max_records",
+            fc.outbox_max_records,
+            1..=1_000_000,
+            10_000,
+            "records",
+        )?)
+        .unwrap_or(10_000);
+        let outbox_replay_seconds = number(
+            "HELPLINE_OUTBOX_REPLAY_SECONDS",
+            "outbox_replay_seconds",
+            fc.outbox_replay_seconds,
+            1..=3600,
+            30,
+            "seconds",
+        )?;
+
         Ok(Config {
+            outbox_dir,
+            outbox_max_records,
+            outbox_replay_seconds,
             retention_days,
             dashboard,
             test_numbers,
@@ -813,6 +856,19 @@ fn normalise_public_url(url: &str) -> Result<String, (String, String)> {
         ));
     }
     Ok(trimmed.to_string())
+}
+
+/// `outbox` next to a SQLite database file; `./outbox` otherwise (PostgreSQL, memory).
+fn default_outbox_dir(database_url: &str) -> PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|p| !p.is_empty() && !p.starts_with(":memory:") && *p != "memory:");
+    match file.map(Path::new).and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("outbox"),
+        _ => PathBuf::from("outbox"),
+    }
 }
 
 #[cfg(test)]
@@ -1089,5 +1145,25 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("postgres://app:***@db/helpline"), "{shown}");
+    }
+
+    #[test]
+    fn outbox_settings_and_defaults() {
+        let c = Config::from_pairs(&[("DATABASE_URL", "sqlite:///var/lib/helpline/helpline.db")])
+            .unwrap();
+        assert_eq!(c.outbox_dir, PathBuf::from("/var/lib/helpline/outbox"));
+        assert_eq!(c.outbox_max_records, 10_000);
+        assert_eq!(c.outbox_replay_seconds, 30);
+        let c = Config::from_pairs(&[("DATABASE_URL", "sqlite://helpline.db")]).unwrap();
+        assert_eq!(c.outbox_dir, PathBuf::from("outbox"));
+        let c = Config::from_pairs(&[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("HELPLINE_OUTBOX_DIR", "/srv/outbox"),
+            ("HELPLINE_OUTBOX_MAX_RECORDS", "50"),
+        ])
+        .unwrap();
+        assert_eq!(c.outbox_dir, PathBuf::from("/srv/outbox"));
+        assert_eq!(c.outbox_max_records, 50);
+        assert!(Config::from_pairs(&[("HELPLINE_OUTBOX_MAX_RECORDS", "0")]).is_err());
     }
 }

@@ -59,6 +59,7 @@ pub struct Metrics {
     calendar_future_days: IntGauge,
     calendar_short: IntGauge,
     calendar_age_seconds: IntGauge,
+    outbox_records: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -81,6 +82,7 @@ impl Default for Metrics {
             calendar_future_days: IntGauge::default(),
             calendar_short: IntGauge::default(),
             calendar_age_seconds: IntGauge::default(),
+            outbox_records: IntGauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -133,6 +135,11 @@ impl Default for Metrics {
             "Seconds since the bank-holiday feed was last checked successfully (-1: never; embedded snapshot only)",
             m.calendar_age_seconds.clone(),
         );
+        registry.register(
+            "outbox_records",
+            "Call-back requests in this instance's outbox, waiting for the database",
+            m.outbox_records.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -141,6 +148,12 @@ impl Metrics {
     /// Counts a call event (never anything about the caller).
     pub fn call(&self, outcome: &'static str) {
         self.calls.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// Sets the outbox gauge (records waiting for the database).
+    pub fn outbox_records(&self, records: usize) {
+        self.outbox_records
+            .set(i64::try_from(records).unwrap_or(i64::MAX));
     }
 
     fn request(&self, route: String, status: u16, seconds: f64) {
@@ -198,6 +211,30 @@ struct Readiness {
     migrations: Check,
     call_flow: FlowCheck,
     calendar: CalendarCheck,
+    outbox: OutboxCheck,
+}
+
+/// Call-back requests kept on this instance's disk until the database takes them.
+#[derive(Debug, Serialize)]
+struct OutboxCheck {
+    /// False while any request waits (the database was away when it was made).
+    ok: bool,
+    records: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+}
+
+fn outbox_check(calls: &Calls) -> OutboxCheck {
+    let records = calls.outbox.as_ref().map_or(0, |o| o.len());
+    calls.metrics.outbox_records(records);
+    OutboxCheck {
+        ok: records == 0,
+        records,
+        file: calls
+            .outbox
+            .as_ref()
+            .map(|o| o.path().display().to_string()),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -291,9 +328,10 @@ async fn readyz(State(s): State<OpsState>) -> Response {
         }
     };
     let calendar = calendar_check(&s.calls).await;
+    let outbox = outbox_check(&s.calls);
     let status = if !database.ok || !migrations.ok {
         "unavailable"
-    } else if !calendar.ok {
+    } else if !calendar.ok || !outbox.ok {
         "degraded"
     } else {
         "ready"
@@ -308,6 +346,7 @@ async fn readyz(State(s): State<OpsState>) -> Response {
             nodes: s.calls.flow.nodes.len(),
         },
         calendar,
+        outbox,
     };
     let code = if body.database.ok && body.migrations.ok {
         StatusCode::OK
@@ -330,6 +369,7 @@ async fn metrics(State(s): State<OpsState>) -> Response {
             (s.calls.clock.now() - t.with_timezone(&chrono::Utc)).num_seconds()
         });
     m.calendar_age_seconds.set(age);
+    outbox_check(&s.calls);
     let now = s.calls.clock.now();
     let today = now.with_timezone(&LONDON).date_naive();
     match s.calls.store.gauges(now, today).await {

@@ -390,7 +390,11 @@ impl Store for DownStore {
     async fn save_answer(&self, _: &str, _: &Answer) -> Result<(), StoreError> {
         down()
     }
-    async fn create_enquiry(&self, _: &NewEnquiry) -> Result<Enquiry, StoreError> {
+    async fn create_enquiry_with(
+        &self,
+        _: &NewEnquiry,
+        _: Option<&helpline::enquiries::Reference>,
+    ) -> Result<Enquiry, StoreError> {
         down()
     }
     async fn enquiry_for_call(&self, _: &str) -> Result<Option<Enquiry>, StoreError> {

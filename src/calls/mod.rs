@@ -26,6 +26,8 @@ pub enum CallError {
     Store(#[from] StoreError),
     #[error("the flow reached an enquiry without a callback number, hospital or category")]
     IncompleteEnquiry,
+    #[error(transparent)]
+    Outbox(#[from] crate::enquiries::outbox::OutboxError),
 }
 
 /// What the caller hears next, and what happens after.
@@ -83,6 +85,9 @@ pub struct Calls {
     pub texts: Arc<crate::enquiries::texts::Texts>,
     /// The flow with the managers' published messages in place.
     pub content: Arc<crate::messages::LiveContent>,
+    /// Where call-back requests wait when the database cannot take them (none for
+    /// `helpline simulate`).
+    pub outbox: Option<Arc<crate::enquiries::outbox::Outbox>>,
 }
 
 impl Calls {
@@ -460,8 +465,16 @@ impl Calls {
         step: StepDone,
     ) -> Result<Reply, CallError> {
         let StepDone { seq, now, fresh } = step;
+        let saving = matches!(turn.wait, Wait::SaveEnquiry { .. }) && self.outbox.is_some();
         for a in &turn.answers {
-            self.store.save_answer(&call.call_sid, a).await?;
+            match self.store.save_answer(&call.call_sid, a).await {
+                Ok(()) => {}
+                // The answers that make the request are kept with it in the outbox.
+                Err(e) if saving => {
+                    tracing::warn!(call_sid = %call.call_sid, error = %e, "answer not stored; the request goes to the outbox if it must");
+                }
+                Err(e) => return Err(e.into()),
+            }
             answers.apply(a);
         }
         let mut says = turn.says;
@@ -469,11 +482,36 @@ impl Calls {
         let mut wait = turn.wait;
         let mut stored = None;
         if let Wait::SaveEnquiry { then } = &wait {
-            let enquiry = self.save_enquiry(call, &answers, now).await?;
+            // A retried webhook for a request already in the outbox hears its reference
+            // again, even if the database is back before the replay.
+            let waiting = match &self.outbox {
+                Some(outbox) => outbox.pending(&call.call_sid).await,
+                None => None,
+            };
+            let enquiry = if let Some(kept) = waiting {
+                add_reference_vars(&mut ctx, &kept);
+                None
+            } else {
+                match self.save_enquiry(call, &answers, now).await {
+                    Ok(enquiry) => Some(enquiry),
+                    Err(CallError::Store(e)) if self.outbox.is_some() => {
+                        tracing::error!(call_sid = %call.call_sid, error = %e, "the database cannot store the enquiry; keeping it in the outbox");
+                        let kept = self.keep_in_outbox(call, &answers, now).await?;
+                        add_reference_vars(&mut ctx, &kept);
+                        None
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             // Folded into an earlier open enquiry (too many from one number): the caller hears
             // that one's reference; nobody is told of a new one and no text goes again.
-            let new = enquiry.call_sid == call.call_sid;
-            add_enquiry_vars(&mut ctx, &enquiry);
+            // (Kept in the outbox: staff learn of it, and no text goes, when it is replayed.)
+            let new = enquiry
+                .as_ref()
+                .is_some_and(|e| e.call_sid == call.call_sid);
+            if let Some(enquiry) = &enquiry {
+                add_enquiry_vars(&mut ctx, enquiry);
+            }
             let next = engine::resume(&self.flow(), then, &ctx, &answers);
             ask_from = says.len() + next.ask_from;
             says.extend(next.says);
@@ -482,7 +520,7 @@ impl Calls {
                 Wait::SaveEnquiry { .. } => Wait::Hangup,
                 w => w,
             };
-            if fresh && new {
+            if let Some(enquiry) = enquiry.as_ref().filter(|_| fresh && new) {
                 self.publish(crate::events::Event::EnquiryCreated {
                     id: enquiry.id.clone(),
                 })
@@ -493,13 +531,13 @@ impl Calls {
                 self.metrics.call("callback-requested");
             }
             // A test call gets its text like any caller; only `helpline simulate` sends none.
-            if fresh && new && !self.simulated {
+            if let Some(enquiry) = enquiry.as_ref().filter(|_| fresh && new && !self.simulated) {
                 self.texts.send_later(
                     crate::enquiries::texts::TextKind::Reference,
                     enquiry.clone(),
                 );
             }
-            stored = Some(enquiry);
+            stored = enquiry;
         }
         if let Wait::Queue { .. } = &wait {
             self.store.queue_joined(&call.call_sid, now).await?;
@@ -517,6 +555,40 @@ impl Calls {
             next_seq: seq.saturating_add(1),
             stored,
         })
+    }
+
+    /// The request written to the outbox (or found there, for a retried webhook) under a
+    /// reference made here: on disk before the caller hears it.
+    async fn keep_in_outbox(
+        &self,
+        call: &CallInfo,
+        answers: &Answers,
+        now: DateTime<Utc>,
+    ) -> Result<crate::enquiries::outbox::OutboxRecord, CallError> {
+        let (Some(outbox), Some(number), Some(trust), Some(category)) = (
+            &self.outbox,
+            &answers.callback_number,
+            answers.trust,
+            answers.category,
+        ) else {
+            return Err(CallError::IncompleteEnquiry);
+        };
+        let kept = outbox
+            .keep(&NewEnquiry {
+                call_sid: call.call_sid.clone(),
+                callback_number: number.clone(),
+                trust,
+                category,
+                recording: answers.message.clone(),
+                created_at: now,
+                callback_due: self.callback_due(now),
+                source: crate::enquiries::Source::CallbackRequest,
+                waiting_since: now,
+            })
+            .await?;
+        self.metrics.outbox_records(outbox.len());
+        tracing::warn!(call_sid = %call.call_sid, reference = %kept.reference, waiting = outbox.len(), "enquiry kept in the outbox");
+        Ok(kept)
     }
 
     async fn save_enquiry(
@@ -583,4 +655,11 @@ fn add_enquiry_vars(ctx: &mut Context, e: &Enquiry) {
     ctx.vars.insert("reference", e.reference.spoken());
     ctx.vars
         .insert("callback_by", speech::spoken_date(e.callback_due));
+}
+
+/// The reference and promise of a request kept in the outbox.
+fn add_reference_vars(ctx: &mut Context, kept: &crate::enquiries::outbox::OutboxRecord) {
+    ctx.vars.insert("reference", kept.reference.spoken());
+    ctx.vars
+        .insert("callback_by", speech::spoken_date(kept.callback_due));
 }

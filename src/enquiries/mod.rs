@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+pub mod outbox;
 pub mod texts;
 
 /// Which hospital trust the caller's concern is about.

@@ -165,7 +165,16 @@ pub trait Store:
     async fn answers(&self, call_sid: &str) -> Result<Answers, StoreError>;
     async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError>;
     /// Stores the enquiry, or returns the one already stored for this call.
-    async fn create_enquiry(&self, enquiry: &NewEnquiry) -> Result<Enquiry, StoreError>;
+    async fn create_enquiry(&self, enquiry: &NewEnquiry) -> Result<Enquiry, StoreError> {
+        self.create_enquiry_with(enquiry, None).await
+    }
+    /// As [`Store::create_enquiry`], under `reference` when given (one the caller was
+    /// already told: the outbox's replay); a fresh random one otherwise.
+    async fn create_enquiry_with(
+        &self,
+        enquiry: &NewEnquiry,
+        reference: Option<&crate::enquiries::Reference>,
+    ) -> Result<Enquiry, StoreError>;
     /// The enquiry this call made, or the open one its request was folded into.
     async fn enquiry_for_call(&self, call_sid: &str) -> Result<Option<Enquiry>, StoreError>;
     async fn list_enquiries(&self) -> Result<Vec<Enquiry>, StoreError>;

@@ -81,13 +81,20 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn create_enquiry(&self, e: &NewEnquiry) -> Result<Enquiry, StoreError> {
+            async fn create_enquiry_with(
+                &self,
+                e: &NewEnquiry,
+                given: Option<&Reference>,
+            ) -> Result<Enquiry, StoreError> {
                 use crate::enquiries::Source;
                 if let Some(existing) = self.enquiry_for_call(&e.call_sid).await? {
                     return Ok(existing);
                 }
-                for _ in 0..super::REFERENCE_TRIES {
-                    let reference = Reference::random();
+                for attempt in 0..super::REFERENCE_TRIES {
+                    let reference = match given {
+                        Some(r) if attempt == 0 => r.clone(),
+                        _ => Reference::random(),
+                    };
                     let mut tx = self.pool.begin().await?;
                     let inserted = sqlx::query(
                         "INSERT INTO enquiries (id, reference, call_sid, callback_number, trust, category, \
@@ -149,7 +156,16 @@ macro_rules! sql_store {
                                 .await?
                                 .ok_or_else(|| StoreError::Corrupt("enquiry vanished after insert".into()));
                         }
-                        Err(err) if is_unique_violation(&err, "reference") => continue,
+                        Err(err) if is_unique_violation(&err, "reference") => {
+                            if given.is_some() && attempt == 0 {
+                                // A reference made while the database was away is taken (one
+                                // chance in 900,000 per open enquiry): store it under a new one
+                                // rather than lose the request; staff find it by its call.
+                                tracing::error!(call_sid = %e.call_sid, reference = %reference,
+                                    "the reference the caller was given is taken; stored under a new one");
+                            }
+                            continue;
+                        }
                         Err(err) => return Err(err.into()),
                     }
                 }

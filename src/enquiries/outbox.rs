@@ -1,0 +1,385 @@
+//! The enquiry outbox: when the database cannot store a call-back request during a call,
+//! the request is appended to a local file (one JSON line, written and `fsync`ed) under a
+//! reference made here, and only then is the reference spoken. A background task
+//! ([`spawn_replay`]) stores the records in the database when it is reachable again, each
+//! under the reference the caller was given, idempotently on the call SID; the file loses
+//! a record only once every record before it is stored.
+//!
+//! One file per instance (`outbox-<instance id>.jsonl` in `HELPLINE_OUTBOX_DIR`), so
+//! instances sharing a directory never write to one file. The outbox is bounded
+//! (`HELPLINE_OUTBOX_MAX_RECORDS`): when full, the caller hears the usual apology.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Category, NewEnquiry, Recording, Reference, Source, Trust};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("the enquiry outbox is full ({0} records waiting for the database)")]
+    Full(usize),
+    #[error("the enquiry outbox {path} cannot be written: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the enquiry outbox {path} has an unreadable record on line {line}: {message}")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("the database cannot take the outbox yet: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// One request for a call back, as kept in the outbox: the [`NewEnquiry`] fields and the
+/// reference the caller heard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    pub reference: Reference,
+    pub call_sid: String,
+    /// E.164.
+    pub callback_number: String,
+    pub trust: Trust,
+    pub category: Category,
+    pub recording: Option<Recording>,
+    pub created_at: DateTime<Utc>,
+    pub callback_due: NaiveDate,
+    pub source: Source,
+    pub waiting_since: DateTime<Utc>,
+}
+
+impl OutboxRecord {
+    pub fn new(enquiry: &NewEnquiry, reference: Reference) -> Self {
+        Self {
+            reference,
+            call_sid: enquiry.call_sid.clone(),
+            callback_number: enquiry.callback_number.e164().to_string(),
+            trust: enquiry.trust,
+            category: enquiry.category,
+            recording: enquiry.recording.clone(),
+            created_at: enquiry.created_at,
+            callback_due: enquiry.callback_due,
+            source: enquiry.source,
+            waiting_since: enquiry.waiting_since,
+        }
+    }
+
+    /// The enquiry to store, or `None` when the number no longer parses.
+    pub fn enquiry(&self) -> Option<NewEnquiry> {
+        Some(NewEnquiry {
+            call_sid: self.call_sid.clone(),
+            callback_number: crate::phone::UkNumber::parse(&self.callback_number)?,
+            trust: self.trust,
+            category: self.category,
+            recording: self.recording.clone(),
+            created_at: self.created_at,
+            callback_due: self.callback_due,
+            source: self.source,
+            waiting_since: self.waiting_since,
+        })
+    }
+}
+
+/// This instance's outbox file.
+#[derive(Debug)]
+pub struct Outbox {
+    path: PathBuf,
+    max_records: usize,
+    /// The records in the file, by call SID (a retried webhook hears the same reference).
+    /// Held across each write, so appends and the replay's rewrite never interleave.
+    pending: tokio::sync::Mutex<Vec<OutboxRecord>>,
+    /// `pending.len()`, readable without waiting (for `/readyz` and `/metrics`).
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl Outbox {
+    /// A new, empty outbox for this instance in `dir`, named by a random instance id (the
+    /// directory and file are made at the first record).
+    pub fn new(dir: &Path, max_records: usize) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self::with(
+            dir.join(format!("outbox-{}.jsonl", &id[..12])),
+            max_records,
+            Vec::new(),
+        )
+    }
+
+    fn with(path: PathBuf, max_records: usize, records: Vec<OutboxRecord>) -> Self {
+        Self {
+            path,
+            max_records: max_records.max(1),
+            count: records.len().into(),
+            pending: tokio::sync::Mutex::new(records),
+        }
+    }
+
+    /// The outbox in an existing file (e.g. one left by an instance that stopped).
+    pub fn open(path: &Path, max_records: usize) -> Result<Self, OutboxError> {
+        let records = read_records(path)?;
+        Ok(Self::with(path.to_path_buf(), max_records, records))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records waiting for the database.
+    pub fn len(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn set_count(&self, n: usize) {
+        self.count.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The record waiting for this call, if any.
+    pub async fn pending(&self, call_sid: &str) -> Option<OutboxRecord> {
+        if self.is_empty() {
+            return None;
+        }
+        let pending = self.pending.lock().await;
+        pending.iter().find(|r| r.call_sid == call_sid).cloned()
+    }
+
+    /// Keeps `enquiry` until the database takes it: the reference the caller is to hear,
+    /// once the record is on disk. A call already in the outbox (a retried webhook) keeps
+    /// its first record and reference.
+    pub async fn keep(&self, enquiry: &NewEnquiry) -> Result<OutboxRecord, OutboxError> {
+        let mut pending = self.pending.lock().await;
+        if let Some(done) = pending.iter().find(|r| r.call_sid == enquiry.call_sid) {
+            return Ok(done.clone());
+        }
+        if pending.len() >= self.max_records {
+            return Err(OutboxError::Full(pending.len()));
+        }
+        let record = OutboxRecord::new(enquiry, Reference::random());
+        let mut line = serde_json::to_string(&record).expect("a record serialises");
+        line.push('\n');
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || append(&path, line.as_bytes()))
+            .await
+            .map_err(|e| self.io(std::io::Error::other(e)))?
+            .map_err(|e| self.io(e))?;
+        pending.push(record.clone());
+        self.set_count(pending.len());
+        Ok(record)
+    }
+
+    fn io(&self, source: std::io::Error) -> OutboxError {
+        OutboxError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Stores every record in the database under its own reference (a record already
+    /// stored changes nothing), then empties the file. Stops at the first failure, keeping
+    /// the file as it was; returns how many records were replayed.
+    pub async fn replay(&self, store: &dyn Store) -> Result<usize, OutboxError> {
+        let snapshot = self.pending.lock().await.clone();
+        if snapshot.is_empty() {
+            return Ok(0);
+        }
+        for record in &snapshot {
+            let Some(enquiry) = record.enquiry() else {
+                tracing::error!(call_sid = %record.call_sid, "outbox record with an unusable number; kept in the file");
+                return Err(OutboxError::Corrupt {
+                    path: self.path.clone(),
+                    line: 0,
+                    message: "the call-back number is not a UK number".into(),
+                });
+            };
+            let stored = store
+                .create_enquiry_with(&enquiry, Some(&record.reference))
+                .await?;
+            tracing::info!(call_sid = %record.call_sid, reference = %stored.reference, enquiry = %stored.id,
+                "enquiry from the outbox stored");
+        }
+        // Records appended meanwhile stay; the file is rewritten (then renamed over the
+        // old one) only now that every earlier record is stored.
+        let mut pending = self.pending.lock().await;
+        let rest: Vec<OutboxRecord> = pending
+            .iter()
+            .filter(|r| !snapshot.iter().any(|s| s.call_sid == r.call_sid))
+            .cloned()
+            .collect();
+        let mut text = String::new();
+        for r in &rest {
+            text.push_str(&serde_json::to_string(r).expect("a record serialises"));
+            text.push('\n');
+        }
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || rewrite(&path, text.as_bytes()))
+            .await
+            .map_err(|e| self.io(std::io::Error::other(e)))?
+            .map_err(|e| self.io(e))?;
+        *pending = rest;
+        self.set_count(pending.len());
+        Ok(snapshot.len())
+    }
+}
+
+/// Appends `bytes` and waits until they are on disk.
+fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let new = !path.exists();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    if new {
+        sync_dir(path);
+    }
+    Ok(())
+}
+
+/// Replaces the file's contents: a temporary file, synced, renamed over it.
+fn rewrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if bytes.is_empty() && !path.exists() {
+        return Ok(());
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path);
+    Ok(())
+}
+
+/// Makes a new or renamed file's directory entry durable (best effort: not every
+/// platform can open a directory).
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// The records in an outbox file (none when it does not exist).
+pub fn read_records(path: &Path) -> Result<Vec<OutboxRecord>, OutboxError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(OutboxError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut records: Vec<OutboxRecord> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: OutboxRecord =
+            serde_json::from_str(line).map_err(|e| OutboxError::Corrupt {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: e.to_string(),
+            })?;
+        // The first record for a call is the reference the caller heard.
+        if seen.insert(record.call_sid.clone()) {
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
+/// Replays the outbox every `every` while it holds records.
+pub fn spawn_replay(
+    outbox: Arc<Outbox>,
+    store: Arc<dyn Store>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if outbox.is_empty() {
+                continue;
+            }
+            match outbox.replay(store.as_ref()).await {
+                Ok(n) => {
+                    tracing::info!(records = n, "enquiry outbox replayed into the database")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, waiting = outbox.len(), "enquiry outbox not replayed yet")
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enquiry(call_sid: &str) -> NewEnquiry {
+        let now = Utc::now();
+        NewEnquiry {
+            call_sid: call_sid.into(),
+            callback_number: crate::phone::UkNumber::parse("+447700900123").unwrap(),
+            trust: Trust::NotSure,
+            category: Category::Other,
+            recording: None,
+            created_at: now,
+            callback_due: now.date_naive(),
+            source: Source::CallbackRequest,
+            waiting_since: now,
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_one_synced_line_per_call_and_refuses_when_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(&dir.path().join("outbox"), 2);
+        assert!(!outbox.path().exists(), "nothing is made before a record");
+        let a = outbox.keep(&enquiry("CA1")).await.unwrap();
+        let again = outbox.keep(&enquiry("CA1")).await.unwrap();
+        assert_eq!(
+            a.reference, again.reference,
+            "a retry hears the same reference"
+        );
+        outbox.keep(&enquiry("CA2")).await.unwrap();
+        assert!(matches!(
+            outbox.keep(&enquiry("CA3")).await,
+            Err(OutboxError::Full(2))
+        ));
+        assert_eq!(outbox.len(), 2);
+        let read = read_records(outbox.path()).unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0], a);
+        assert_eq!(read[0].enquiry().unwrap(), {
+            let mut e = enquiry("CA1");
+            e.created_at = a.created_at;
+            e.waiting_since = a.waiting_since;
+            e.callback_due = a.callback_due;
+            e
+        });
+        let reopened = Outbox::open(outbox.path(), 2).unwrap();
+        assert_eq!(reopened.len(), 2);
+    }
+}
