@@ -8,6 +8,12 @@
 //! One file per instance (`outbox-<instance id>.jsonl` in `HELPLINE_OUTBOX_DIR`), so
 //! instances sharing a directory never write to one file. The outbox is bounded
 //! (`HELPLINE_OUTBOX_MAX_RECORDS`): when full, the caller hears the usual apology.
+//!
+//! A running instance holds an exclusive lock (`flock`) on its own file. A file in the
+//! directory that nobody holds was left by an instance that stopped (or was killed): the
+//! replay task adopts it — stores its records, idempotently, then deletes it — so a
+//! restarted instance, or any other sharing the directory, stores every reference that was
+//! spoken before the crash.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -98,6 +104,8 @@ pub struct Outbox {
     pending: tokio::sync::Mutex<Vec<OutboxRecord>>,
     /// `pending.len()`, readable without waiting (for `/readyz` and `/metrics`).
     count: std::sync::atomic::AtomicUsize,
+    /// The lock on our file while we have one, telling other instances it is not theirs.
+    lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl Outbox {
@@ -118,6 +126,7 @@ impl Outbox {
             max_records: max_records.max(1),
             count: records.len().into(),
             pending: tokio::sync::Mutex::new(records),
+            lock: std::sync::Mutex::new(None),
         }
     }
 
@@ -164,6 +173,7 @@ impl Outbox {
         if pending.len() >= self.max_records {
             return Err(OutboxError::Full(pending.len()));
         }
+        self.hold_lock(false).map_err(|e| self.io(e))?;
         let record = OutboxRecord::new(enquiry, Reference::random());
         let mut line = serde_json::to_string(&record).expect("a record serialises");
         line.push('\n');
@@ -227,7 +237,88 @@ impl Outbox {
             .map_err(|e| self.io(e))?;
         *pending = rest;
         self.set_count(pending.len());
+        // The rewrite put a new file at the path: lock that one.
+        if let Err(e) = self.hold_lock(true) {
+            tracing::warn!(error = %e, "could not lock the outbox file again");
+        }
         Ok(snapshot.len())
+    }
+
+    /// Locks our file (creating it and its directory), unless already locked; `again`
+    /// after the file was replaced.
+    fn hold_lock(&self, again: bool) -> std::io::Result<()> {
+        let mut held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if held.is_some() && !again {
+            return Ok(());
+        }
+        *held = None;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                *held = Some(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::other(
+                "another process holds this instance's outbox file",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// Stores the records of every other outbox file in our directory that no running
+    /// instance holds (one left by an instance that stopped or was killed), then deletes
+    /// it. A file whose records cannot all be stored yet is kept for the next try. Returns
+    /// how many records were stored.
+    pub async fn adopt_leftovers(&self, store: &dyn Store) -> usize {
+        let Some(dir) = self.path.parent() else {
+            return 0;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut stored = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if path == self.path || !name.starts_with("outbox-") || !name.ends_with(".jsonl") {
+                continue;
+            }
+            let Ok(file) = std::fs::OpenOptions::new().append(true).open(&path) else {
+                continue;
+            };
+            // Held by a running instance, or empty (one just being started): not ours.
+            if file.try_lock().is_err() || file.metadata().map_or(true, |m| m.len() == 0) {
+                continue;
+            }
+            let adopted = match Outbox::open(&path, usize::MAX) {
+                Ok(left) => left.replay(store).await,
+                Err(e) => Err(e),
+            };
+            match adopted {
+                Ok(n) => {
+                    stored += n;
+                    // Only now, every record stored and the file still ours.
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        tracing::warn!(error = %e, file = %path.display(), "adopted outbox file not removed");
+                    }
+                    tracing::info!(records = n, file = %path.display(), "outbox left by a stopped instance stored");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, file = %path.display(), "outbox left by a stopped instance not stored yet")
+                }
+            }
+            drop(file);
+        }
+        stored
     }
 }
 
@@ -318,6 +409,7 @@ pub fn spawn_replay(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            outbox.adopt_leftovers(store.as_ref()).await;
             if outbox.is_empty() {
                 continue;
             }
@@ -381,5 +473,34 @@ mod tests {
         });
         let reopened = Outbox::open(outbox.path(), 2).unwrap();
         assert_eq!(reopened.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_instances_outbox_is_adopted_and_a_running_ones_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("outbox");
+        let store = crate::store::connect("sqlite::memory:").await.unwrap();
+        // A running instance with a record waiting: its file is locked, so left alone.
+        let running = Outbox::new(&out, 10);
+        running.keep(&enquiry("CArunning")).await.unwrap();
+        // An instance killed after speaking a reference: its file is held by nobody.
+        let killed = Outbox::new(&out, 10);
+        let spoken = killed.keep(&enquiry("CAkilled")).await.unwrap();
+        let killed_path = killed.path().to_path_buf();
+        drop(killed);
+        let restarted = Outbox::new(&out, 10);
+        assert_eq!(restarted.adopt_leftovers(store.as_ref()).await, 1);
+        assert!(!killed_path.exists(), "adopted, stored, removed");
+        assert!(
+            running.path().exists(),
+            "a running instance's file is not taken"
+        );
+        let stored = store.enquiry_for_call("CAkilled").await.unwrap().unwrap();
+        assert_eq!(
+            stored.reference, spoken.reference,
+            "the reference the caller heard"
+        );
+        assert!(store.enquiry_for_call("CArunning").await.unwrap().is_none());
+        assert_eq!(restarted.adopt_leftovers(store.as_ref()).await, 0, "once");
     }
 }
