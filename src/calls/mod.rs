@@ -9,7 +9,7 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::clock::Clock;
 use crate::enquiries::{Enquiry, NewEnquiry};
@@ -169,7 +169,7 @@ impl Calls {
             ctx.vars.insert("callback_number", n.spoken());
         }
         if let Some(e) = self.store.enquiry_for_call(&call.call_sid).await? {
-            add_enquiry_vars(&mut ctx, &e);
+            add_reference_vars(&mut ctx, &e.reference, e.callback_due);
         }
         Ok((ctx, answers))
     }
@@ -489,7 +489,7 @@ impl Calls {
                 None => None,
             };
             let enquiry = if let Some(kept) = waiting {
-                add_reference_vars(&mut ctx, &kept);
+                add_reference_vars(&mut ctx, &kept.reference, kept.callback_due);
                 None
             } else {
                 match self.save_enquiry(call, &answers, now).await {
@@ -497,7 +497,7 @@ impl Calls {
                     Err(CallError::Store(e)) if self.outbox.is_some() => {
                         tracing::error!(call_sid = %call.call_sid, error = %e, "the database cannot store the enquiry; keeping it in the outbox");
                         let kept = self.keep_in_outbox(call, &answers, now).await?;
-                        add_reference_vars(&mut ctx, &kept);
+                        add_reference_vars(&mut ctx, &kept.reference, kept.callback_due);
                         None
                     }
                     Err(e) => return Err(e),
@@ -510,7 +510,7 @@ impl Calls {
                 .as_ref()
                 .is_some_and(|e| e.call_sid == call.call_sid);
             if let Some(enquiry) = &enquiry {
-                add_enquiry_vars(&mut ctx, enquiry);
+                add_reference_vars(&mut ctx, &enquiry.reference, enquiry.callback_due);
             }
             let next = engine::resume(&self.flow(), then, &ctx, &answers);
             ask_from = says.len() + next.ask_from;
@@ -651,15 +651,9 @@ impl Calls {
     }
 }
 
-fn add_enquiry_vars(ctx: &mut Context, e: &Enquiry) {
-    ctx.vars.insert("reference", e.reference.spoken());
-    ctx.vars
-        .insert("callback_by", speech::spoken_date(e.callback_due));
-}
-
-/// The reference and promise of a request kept in the outbox.
-fn add_reference_vars(ctx: &mut Context, kept: &crate::enquiries::outbox::OutboxRecord) {
-    ctx.vars.insert("reference", kept.reference.spoken());
-    ctx.vars
-        .insert("callback_by", speech::spoken_date(kept.callback_due));
+/// The reference the caller is given and the day we promise to call back by (of a stored
+/// enquiry, or of a request kept in the outbox).
+fn add_reference_vars(ctx: &mut Context, reference: &crate::enquiries::Reference, due: NaiveDate) {
+    ctx.vars.insert("reference", reference.spoken());
+    ctx.vars.insert("callback_by", speech::spoken_date(due));
 }
