@@ -94,8 +94,6 @@ pub struct CallbackTotals {
     pub attempted: i64,
     /// Their attempts, all together.
     pub attempts: i64,
-    /// Of those, with the working minutes to the first attempt worked out.
-    pub timed: i64,
     /// First attempt on or before the promised day.
     pub within_promise: i64,
     /// Never tried and already past the promised day.
@@ -215,6 +213,17 @@ pub trait StatsStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// The calls `call_facts` and `step_facts` read (as `c`): counted (neither simulated nor a
+/// test call), started in `[$1, $2)`, and ended as an [`Ended`] bound to `$3, $4, $5` says.
+macro_rules! counted_calls_where {
+    () => {
+        " WHERE c.started_at >= $1 AND c.started_at < $2 AND c.simulated = FALSE AND c.test_call = FALSE \
+         AND ((c.ended_at IS NULL AND $5) OR (($3 IS NULL OR c.ended_at >= $3) AND ($4 IS NULL OR c.ended_at < $4)))"
+    };
+}
+
+pub(super) use counted_calls_where;
+
 /// `impl StatsStore for $store`: reads from `self.reader()` (a replica when there is one),
 /// writes (roll-ups, first-attempt figures) to the primary.
 macro_rules! stats_sql {
@@ -227,13 +236,12 @@ macro_rules! stats_sql {
                 to: DateTime<Utc>,
                 ended: super::stats::Ended,
             ) -> Result<Vec<super::stats::CallFacts>, StoreError> {
-                Ok(sqlx::query_as(
+                Ok(sqlx::query_as(concat!(
                     "SELECT c.call_sid, c.started_at, c.in_hours, (c.ended_at IS NOT NULL) AS ended, \
                      c.queue_joined_at, c.queue_result, c.queue_wait_seconds, t.value AS trust \
-                     FROM calls c LEFT JOIN call_answers t ON t.call_sid = c.call_sid AND t.name = 'trust' \
-                     WHERE c.started_at >= $1 AND c.started_at < $2 AND c.simulated = FALSE AND c.test_call = FALSE \
-                     AND ((c.ended_at IS NULL AND $5) OR (($3 IS NULL OR c.ended_at >= $3) AND ($4 IS NULL OR c.ended_at < $4)))",
-                )
+                     FROM calls c LEFT JOIN call_answers t ON t.call_sid = c.call_sid AND t.name = 'trust'",
+                    super::stats::counted_calls_where!(),
+                ))
                 .bind(from)
                 .bind(to)
                 .bind(ended.from)
@@ -249,13 +257,12 @@ macro_rules! stats_sql {
                 to: DateTime<Utc>,
                 ended: super::stats::Ended,
             ) -> Result<Vec<super::stats::StepFacts>, StoreError> {
-                Ok(sqlx::query_as(
+                Ok(sqlx::query_as(concat!(
                     "SELECT s.call_sid, s.node, s.outcome, s.path FROM calls c \
-                     JOIN call_steps s ON s.call_sid = c.call_sid \
-                     WHERE c.started_at >= $1 AND c.started_at < $2 AND c.simulated = FALSE AND c.test_call = FALSE \
-                     AND ((c.ended_at IS NULL AND $5) OR (($3 IS NULL OR c.ended_at >= $3) AND ($4 IS NULL OR c.ended_at < $4))) \
-                     ORDER BY s.call_sid, s.seq",
-                )
+                     JOIN call_steps s ON s.call_sid = c.call_sid",
+                    super::stats::counted_calls_where!(),
+                    " ORDER BY s.call_sid, s.seq",
+                ))
                 .bind(from)
                 .bind(to)
                 .bind(ended.from)
@@ -350,7 +357,6 @@ macro_rules! stats_sql {
                     "SELECT \
                      COUNT(first_attempt_on) AS attempted, \
                      CAST(COALESCE(SUM(CASE WHEN first_attempt_on IS NOT NULL THEN attempts ELSE 0 END), 0) AS BIGINT) AS attempts, \
-                     COUNT(first_attempt_minutes) AS timed, \
                      CAST(COALESCE(SUM(CASE WHEN first_attempt_on <= callback_due THEN 1 ELSE 0 END), 0) AS BIGINT) AS within_promise, \
                      CAST(COALESCE(SUM(CASE WHEN first_attempt_on IS NULL AND callback_due < $4 THEN 1 ELSE 0 END), 0) AS BIGINT) \
                         AS overdue_untried, \
