@@ -364,6 +364,7 @@ pub async fn days(
     let mut day = since;
     while day <= until {
         let kept = stored.remove(&day);
+        let (start, end) = day_instants(day);
         let figures = if settled(day, now) {
             match kept {
                 Some((None, f)) => f,
@@ -373,10 +374,9 @@ pub async fn days(
                     f
                 }
             }
-        } else if day_instants(day).0 > now {
+        } else if start > now {
             DayFigures::default()
         } else {
-            let (start, _) = day_instants(day);
             let (mut base, mut mark) = match kept {
                 Some((Some(w), f)) if w <= now => (f, w),
                 _ => (DayFigures::default(), start),
@@ -396,8 +396,7 @@ pub async fn days(
                 to: None,
                 or_unended: true,
             };
-            let far = day_instants(day).1;
-            base.add(&figures_of(store, flow, hours, day, live, (mark, far)).await?);
+            base.add(&figures_of(store, flow, hours, day, live, (mark, end)).await?);
             base
         };
         out.push((day, figures));
