@@ -988,7 +988,6 @@ fn journey_rows(s: &Stats) -> Vec<JourneyRow> {
 /// The flow drawn with the period's callers (flows::diagram), named for screen readers
 /// like the other charts, with its figures in the table below it.
 fn journey_chart(flow: &crate::flows::Flow, s: &Stats) -> String {
-    let svg = crate::flows::diagram::svg(flow, Some(&s.journey));
     let callers: u64 = s
         .journey
         .branches
@@ -997,21 +996,17 @@ fn journey_chart(flow: &crate::flows::Flow, s: &Stats) -> String {
         .map(|(_, n)| n)
         .sum();
     let hung_up: u64 = s.journey.hung_up.values().sum();
-    // The drawing's own attributes follow its `<svg `; the title and description go first inside it.
-    let named = svg
-        .strip_prefix("<svg ")
-        .and_then(|rest| rest.split_once('>'))
-        .map(|(attributes, body)| {
-            format!(
-                "<svg id=\"chart-journey\" class=\"chart journey\" role=\"img\" \
-                 aria-labelledby=\"chart-journey-title chart-journey-desc\" {attributes}>\
-                 <title id=\"chart-journey-title\">The callers' journey through the call flow</title>\
-                 <desc id=\"chart-journey-desc\">{callers} callers began the call flow and {hung_up} hung up \
-                 while we waited for them. The table below lists every branch taken and where callers hung up.\
-                 </desc>{body}"
-            )
-        });
-    named.unwrap_or(svg)
+    let desc = format!(
+        "{callers} callers began the call flow and {hung_up} hung up while we waited for them. \
+         The table below lists every branch taken and where callers hung up."
+    );
+    let named = crate::flows::diagram::Named {
+        id: "chart-journey",
+        class: "chart journey",
+        title: "The callers' journey through the call flow",
+        desc: &desc,
+    };
+    crate::flows::diagram::svg_named(flow, Some(&s.journey), Some(&named))
 }
 
 fn report(s: &Stats, flow: &crate::flows::Flow) -> Report {

@@ -133,8 +133,47 @@ pub fn dot(flow: &Flow, counts: Option<&Counts>) -> String {
     out
 }
 
+/// How a drawing put into a web page is named for screen readers: the `<svg>` gets `id`,
+/// `class`, `role="img"` and `aria-labelledby` its `<title>` and `<desc>` (ids `{id}-title`
+/// and `{id}-desc`), which come first inside it.
+#[derive(Debug, Clone, Copy)]
+pub struct Named<'a> {
+    pub id: &'a str,
+    pub class: &'a str,
+    pub title: &'a str,
+    pub desc: &'a str,
+}
+
+impl Named<'_> {
+    /// The attributes for the `<svg>` tag (with a leading space) and the elements that
+    /// open its content.
+    fn parts(named: Option<&Named>) -> (String, String) {
+        match named {
+            None => (String::new(), String::new()),
+            Some(n) => (
+                format!(
+                    " id=\"{id}\" class=\"{class}\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\"",
+                    id = xml(n.id),
+                    class = xml(n.class)
+                ),
+                format!(
+                    "<title id=\"{id}-title\">{}</title><desc id=\"{id}-desc\">{}</desc>",
+                    xml(n.title),
+                    xml(n.desc),
+                    id = xml(n.id)
+                ),
+            ),
+        }
+    }
+}
+
 /// The flow laid out as an SVG document.
 pub fn svg(flow: &Flow, counts: Option<&Counts>) -> String {
+    svg_named(flow, counts, None)
+}
+
+/// The same, named for a web page.
+pub fn svg_named(flow: &Flow, counts: Option<&Counts>, named: Option<&Named>) -> String {
     // layout-rs now and then nudges a label onto a box, and asserts its own invariants (a
     // failed one panics, and the panic hook still prints it): so the flow is laid out with
     // its boxes in a few orders, the drawing with the fewest overlaps is kept, and if none
@@ -158,8 +197,8 @@ pub fn svg(flow: &Flow, counts: Option<&Counts>) -> String {
             let (a, b) = (a.score(), b.score());
             a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
         })
-        .and_then(|canvas| canvas.finish(&legend(flow, counts)))
-        .unwrap_or_else(|| column(flow, counts))
+        .and_then(|canvas| canvas.finish(&legend(flow, counts), named))
+        .unwrap_or_else(|| column(flow, counts, named))
 }
 
 // ---------------------------------------------------------------------------
@@ -427,7 +466,7 @@ fn laid_out(flow: &Flow, nodes: &[&Node], counts: Option<&Counts>) -> Option<Can
 }
 
 /// The fallback: a plain column of boxes in call order, each listing where it leads.
-fn column(flow: &Flow, counts: Option<&Counts>) -> String {
+fn column(flow: &Flow, counts: Option<&Counts>, named: Option<&Named>) -> String {
     let arrows = arrows(flow, counts);
     let mut canvas = Canvas::default();
     let mut y = 0.0;
@@ -453,10 +492,15 @@ fn column(flow: &Flow, counts: Option<&Counts>) -> String {
         );
         y += size.y + 24.0;
     }
-    canvas.finish(&legend(flow, counts)).unwrap_or_else(|| {
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1\" height=\"1\" viewBox=\"0 0 1 1\"/>"
-            .to_string()
-    })
+    canvas
+        .finish(&legend(flow, counts), named)
+        .unwrap_or_else(|| {
+            let (attributes, opening) = Named::parts(named);
+            format!(
+                "<svg xmlns=\"http://www.w3.org/2000/svg\"{attributes} width=\"1\" height=\"1\" \
+                 viewBox=\"0 0 1 1\">{opening}</svg>"
+            )
+        })
 }
 
 /// The lines above the drawing that say how to read it.
@@ -561,7 +605,7 @@ impl Canvas {
 
     /// The standalone document with the legend above the drawing, or `None` if nothing
     /// was drawn or a coordinate was not a number.
-    fn finish(self, legend: &[String]) -> Option<String> {
+    fn finish(self, legend: &[String], named: Option<&Named>) -> Option<String> {
         let (a, b) = self.extent?;
         if self.broken {
             return None;
@@ -589,10 +633,11 @@ impl Canvas {
                 xml(line)
             );
         }
+        let (attributes, opening) = Named::parts(named);
         Some(format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" \
+            "<svg xmlns=\"http://www.w3.org/2000/svg\"{attributes} width=\"{w:.0}\" height=\"{h:.0}\" \
              viewBox=\"{x:.1} {y:.1} {w:.1} {h:.1}\" \
-             font-family=\"Helvetica, Arial, sans-serif\">\n\
+             font-family=\"Helvetica, Arial, sans-serif\">{opening}\n\
              <rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"#ffffff\"/>\n\
              {legend_text}{}{}</svg>\n",
             self.body, self.on_top
@@ -790,9 +835,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_named_drawing_is_an_image_named_by_its_title_and_description() {
+        let flow = crate::flows::builtin().expect("the built-in flow loads");
+        let named = Named {
+            id: "map",
+            class: "chart",
+            title: "The callers' journey",
+            desc: "3 < 4 callers",
+        };
+        let laid_out = svg_named(&flow, None, Some(&named));
+        let fallback = column(&flow, None, Some(&named));
+        for svg in [laid_out, fallback] {
+            let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+            let root = doc.root_element();
+            assert_eq!(root.attribute("id"), Some("map"));
+            assert_eq!(root.attribute("role"), Some("img"));
+            assert_eq!(
+                root.attribute("aria-labelledby"),
+                Some("map-title map-desc")
+            );
+            let first: Vec<_> = root.children().filter(|n| n.is_element()).take(2).collect();
+            assert_eq!(first[0].attribute("id"), Some("map-title"));
+            assert_eq!(first[0].text(), Some("The callers' journey"));
+            assert_eq!(first[1].text(), Some("3 < 4 callers"));
+        }
+        assert!(
+            !svg(&flow, None).contains("role=\"img\""),
+            "unnamed by default"
+        );
+    }
+
+    #[test]
     fn the_fallback_column_has_every_node_and_where_it_leads() {
         let flow = crate::flows::builtin().expect("the built-in flow loads");
-        let svg = column(&flow, Some(&Counts::default()));
+        let svg = column(&flow, Some(&Counts::default()), None);
         let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
         assert!(doc.root_element().attribute("viewBox").is_some());
         let texts: Vec<&str> = doc
