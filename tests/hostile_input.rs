@@ -48,37 +48,6 @@ fn params(sid: &str, from: &str, extra: &[(&str, &str)]) -> Vec<(String, String)
     p
 }
 
-/// A POST with any body bytes and any (or no) content type.
-async fn post_bytes(
-    app: &TestApp,
-    public_url: &str,
-    body: Vec<u8>,
-    content_type: Option<&str>,
-    signature: Option<&str>,
-) -> support::Answer {
-    let mut req = app.client.post(app.local(public_url)).body(body);
-    if let Some(ct) = content_type {
-        req = req.header("content-type", ct);
-    }
-    if let Some(s) = signature {
-        req = req.header("x-twilio-signature", s);
-    }
-    let resp = req.send().await.expect("request sent");
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = resp.text().await.expect("body");
-    support::Answer {
-        status,
-        content_type,
-        body,
-    }
-}
-
 /// The TwiML is well-formed, uses only the verbs helpline writes, dials nobody, and
 /// carries none of the hostile text in an element or attribute (spoken text is text).
 fn assert_safe_twiml(twiml: &str) {
@@ -152,7 +121,9 @@ async fn a_webhook_that_is_not_a_form_is_415_with_a_reason() {
         Some("text/xml"),
         None,
     ] {
-        let a = post_bytes(&app, &url, form_body(&p).into_bytes(), ct, Some(&sig)).await;
+        let a = app
+            .post_bytes(&url, form_body(&p).into_bytes(), ct, Some(&sig), &[])
+            .await;
         assert_eq!(a.status, 415, "{ct:?}: {}", a.body);
         assert!(
             a.body.contains("application/x-www-form-urlencoded"),
@@ -194,14 +165,15 @@ async fn malformed_escapes_and_non_utf8_are_400_with_a_reason() {
     for (body, reason) in cases {
         let shown = String::from_utf8_lossy(&body).into_owned();
         // Signed over the fields as a lossy parser would see them: the refusal comes first.
-        let a = post_bytes(
-            &app,
-            &url,
-            body,
-            Some("application/x-www-form-urlencoded"),
-            Some("c2lnbmF0dXJl"),
-        )
-        .await;
+        let a = app
+            .post_bytes(
+                &url,
+                body,
+                Some("application/x-www-form-urlencoded"),
+                Some("c2lnbmF0dXJl"),
+                &[],
+            )
+            .await;
         assert_eq!(a.status, 400, "{shown}: {}", a.body);
         assert!(a.content_type.starts_with("text/plain"), "{shown}");
         assert!(a.body.contains(reason), "{shown}: {}", a.body);

@@ -246,11 +246,29 @@ impl TestApp {
         signature: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Answer {
-        let mut req = self
-            .client
-            .post(self.local(public_url))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
+        self.post_bytes(
+            public_url,
+            body.into_bytes(),
+            Some("application/x-www-form-urlencoded"),
+            signature,
+            headers,
+        )
+        .await
+    }
+
+    /// A POST with any body bytes, any (or no) content type, signature and headers.
+    pub async fn post_bytes(
+        &self,
+        public_url: &str,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+        signature: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.client.post(self.local(public_url)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
         if let Some(s) = signature {
             req = req.header("x-twilio-signature", s);
         }
