@@ -133,7 +133,17 @@ pub async fn calls(
         hours_words,
     );
     let flow = Arc::new(flow);
+    let metrics = Arc::new(crate::ops::Metrics::default());
     Ok(Calls {
+        states: Arc::new(crate::calls::state::CallStates::default()),
+        writer: Arc::new(crate::calls::writer::Writer::start(
+            store.clone(),
+            metrics.clone(),
+        )),
+        recheck: Arc::new(crate::calls::state::Recheck::every(
+            std::time::Duration::from_millis(config.changes_check_ms),
+        )),
+        budget: std::time::Duration::from_millis(config.webhook_db_budget_ms),
         texts: Arc::new(texts),
         content: Arc::new(crate::messages::LiveContent::new(flow.clone())),
         flow,
@@ -141,7 +151,7 @@ pub async fn calls(
         store,
         clock,
         events: Arc::new(events),
-        metrics: Arc::new(crate::ops::Metrics::default()),
+        metrics,
         simulated,
         test_numbers: Arc::new(config.test_numbers.clone()),
         missed_after_seconds: config.dashboard.missed_after_seconds,
@@ -165,6 +175,8 @@ pub struct App {
     background: Background,
     /// How long requests in flight may take after a stop signal.
     shutdown_grace: std::time::Duration,
+    /// Call records queued for the database, written before the process ends.
+    writer: Arc<crate::calls::writer::Writer>,
 }
 
 /// Background tasks that stop when dropped: with the server, or with an App never run.
@@ -219,6 +231,7 @@ impl App {
             tracing::warn!("{w}");
         }
         let calls = Arc::new(calls);
+        let writer = calls.writer.clone();
         let outbox = calls.outbox.clone();
         let outbox_store = store.clone();
         // Statistics roll-ups, in the background from the start.
@@ -270,6 +283,7 @@ impl App {
             twilio: twilio_api(config)?,
             events: calls.events.clone(),
             hours: calls.hours.clone(),
+            content: calls.content.clone(),
             queue_name: calls.flow.queue_name(),
             flow: calls.flow.clone(),
             texts: calls.texts.clone(),
@@ -343,6 +357,7 @@ impl App {
             metrics,
             background: Background(background),
             shutdown_grace: std::time::Duration::from_secs(config.shutdown_seconds),
+            writer,
         })
     }
 
@@ -366,6 +381,7 @@ impl App {
             metrics,
             background,
             shutdown_grace,
+            writer,
         } = self;
         // The metrics listener stops with the main one.
         let metrics_task =
@@ -399,6 +415,13 @@ impl App {
         };
         if let Some(t) = metrics_task {
             t.abort();
+        }
+        // Call records still queued go in before the process ends (if the database takes them).
+        if !writer.flush(shutdown_grace).await {
+            tracing::error!(
+                waiting = writer.waiting(),
+                "call records not written at shutdown: the database did not take them in time"
+            );
         }
         drop(background);
         served.map_err(AppError::Serve)

@@ -105,6 +105,8 @@ struct FileConfig {
     outbox_dir: Option<PathBuf>,
     outbox_max_records: Option<u64>,
     outbox_replay_seconds: Option<u64>,
+    changes_check_ms: Option<u64>,
+    webhook_db_budget_ms: Option<u64>,
 }
 
 /// The staff dashboard's settings (docs/configuration.md, "Dashboard").
@@ -281,6 +283,12 @@ pub struct Config {
     pub outbox_max_records: usize,
     /// How often a non-empty outbox is replayed into the database.
     pub outbox_replay_seconds: u64,
+    /// Each instance looks for changes made elsewhere (closures, the bank-holiday calendar,
+    /// published messages) at most this often; 0 at every webhook.
+    pub changes_check_ms: u64,
+    /// How long a webhook waits for the database before answering from memory and keeping
+    /// a call-back request in the outbox.
+    pub webhook_db_budget_ms: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -307,6 +315,8 @@ impl std::fmt::Debug for Config {
             .field("outbox_dir", &self.outbox_dir)
             .field("outbox_max_records", &self.outbox_max_records)
             .field("outbox_replay_seconds", &self.outbox_replay_seconds)
+            .field("changes_check_ms", &self.changes_check_ms)
+            .field("webhook_db_budget_ms", &self.webhook_db_budget_ms)
             .field(
                 "twilio_auth_token",
                 &self.twilio_auth_token.as_ref().map(|_| "[redacted]"),
@@ -746,8 +756,26 @@ impl Config {
             30,
             "seconds",
         )?;
+        let changes_check_ms = number(
+            "HELPLINE_CHANGES_CHECK_MS",
+            "changes_check_ms",
+            fc.changes_check_ms,
+            0..=60_000,
+            1000,
+            "milliseconds",
+        )?;
+        let webhook_db_budget_ms = number(
+            "HELPLINE_WEBHOOK_DB_BUDGET_MS",
+            "webhook_db_budget_ms",
+            fc.webhook_db_budget_ms,
+            5..=10_000,
+            25,
+            "milliseconds",
+        )?;
 
         Ok(Config {
+            changes_check_ms,
+            webhook_db_budget_ms,
             outbox_dir,
             outbox_max_records,
             outbox_replay_seconds,

@@ -60,6 +60,8 @@ pub struct Metrics {
     calendar_short: IntGauge,
     calendar_age_seconds: IntGauge,
     outbox_records: IntGauge,
+    call_writes_waiting: IntGauge,
+    call_writes_dropped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -83,6 +85,8 @@ impl Default for Metrics {
             calendar_short: IntGauge::default(),
             calendar_age_seconds: IntGauge::default(),
             outbox_records: IntGauge::default(),
+            call_writes_waiting: IntGauge::default(),
+            call_writes_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -140,6 +144,16 @@ impl Default for Metrics {
             "Call-back requests in this instance's outbox, waiting for the database",
             m.outbox_records.clone(),
         );
+        registry.register(
+            "call_writes_waiting",
+            "Call records (calls, steps, answers) queued for the database on this instance",
+            m.call_writes_waiting.clone(),
+        );
+        registry.register(
+            "call_writes_dropped",
+            "Call records dropped because the database failed too long or refused them",
+            m.call_writes_dropped.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -154,6 +168,18 @@ impl Metrics {
     pub fn outbox_records(&self, records: usize) {
         self.outbox_records
             .set(i64::try_from(records).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the gauge of call records waiting for the database.
+    pub fn call_writes_waiting(&self, writes: usize) {
+        self.call_writes_waiting
+            .set(i64::try_from(writes).unwrap_or(i64::MAX));
+    }
+
+    /// Counts call records given up on.
+    pub fn call_writes_dropped(&self, writes: usize) {
+        self.call_writes_dropped
+            .inc_by(u64::try_from(writes).unwrap_or(u64::MAX));
     }
 
     fn request(&self, route: String, status: u16, seconds: f64) {

@@ -4,8 +4,10 @@
 //! [`Reply`] that the webhooks render as TwiML and `helpline simulate` prints.
 
 pub mod queue;
+pub mod state;
 pub mod twiml;
 pub mod webhooks;
+pub mod writer;
 
 use std::sync::Arc;
 
@@ -18,7 +20,9 @@ use crate::flows::{Answers, Context, Flow, Input, QueueWait, Turn, Wait};
 use crate::hours::live::LiveHours;
 use crate::hours::{speech, LONDON};
 use crate::phone::UkNumber;
-use crate::store::{CallEnd, NewCall, NewStep, Store, StoreError};
+use crate::store::{CallEnd, CallWrite, NewCall, NewStep, Store, StoreError};
+use state::CallState;
+use tokio::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
@@ -28,6 +32,8 @@ pub enum CallError {
     IncompleteEnquiry,
     #[error(transparent)]
     Outbox(#[from] crate::enquiries::outbox::OutboxError),
+    #[error("the database did not answer within the webhook's time budget")]
+    TooSlow,
 }
 
 /// What the caller hears next, and what happens after.
@@ -43,12 +49,19 @@ pub struct Reply {
     pub stored: Option<Enquiry>,
 }
 
-/// The step a turn answers: its number, when, and whether it is new (not a retry).
-#[derive(Debug, Clone, Copy)]
-struct StepDone {
+/// The step a turn answers, for the record (never what the caller said or keyed).
+#[derive(Debug, Clone)]
+struct StepTaken<'a> {
     seq: u32,
+    node: &'a str,
+    input: &'a str,
     now: DateTime<Utc>,
-    fresh: bool,
+    /// When the webhook stops waiting for the database.
+    deadline: Instant,
+    /// The caller left the adviser queue at this step (Twilio's result and wait).
+    queue_left: Option<(&'a str, Option<i64>)>,
+    /// Recorded in place of the turn's own outcome (the start records open or closed).
+    outcome: Option<&'static str>,
 }
 
 /// Who is calling, from the webhook.
@@ -88,6 +101,15 @@ pub struct Calls {
     /// Where call-back requests wait when the database cannot take them (none for
     /// `helpline simulate`).
     pub outbox: Option<Arc<crate::enquiries::outbox::Outbox>>,
+    /// Calls in progress as this instance last left them (answers without a database read).
+    pub states: Arc<state::CallStates>,
+    /// Records calls, steps and answers in batches.
+    pub writer: Arc<writer::Writer>,
+    /// How often changes made elsewhere (closures, calendar, messages) are looked for.
+    pub recheck: Arc<state::Recheck>,
+    /// How long a webhook waits for the database before answering from memory (and keeping
+    /// a call-back request in the outbox).
+    pub budget: std::time::Duration,
 }
 
 impl Calls {
@@ -158,74 +180,132 @@ impl Calls {
         ctx
     }
 
-    async fn context(
-        &self,
-        call: &CallInfo,
-        now: DateTime<Utc>,
-    ) -> Result<(Context, Answers), CallError> {
-        let mut ctx = self.base_context(call, now);
-        let answers = self.store.answers(&call.call_sid).await?;
-        if let Some(n) = &answers.callback_number {
-            ctx.vars.insert("callback_number", n.spoken());
-        }
-        if let Some(e) = self.store.enquiry_for_call(&call.call_sid).await? {
-            add_reference_vars(&mut ctx, &e.reference, e.callback_due);
-        }
-        Ok((ctx, answers))
-    }
-
-    /// Makes sure the call is on record (a step may arrive for a call whose first
-    /// webhook went to an instance that lost it, or after a restore).
-    async fn ensure_call(&self, call: &CallInfo, now: DateTime<Utc>) -> Result<(), CallError> {
-        // Closures and calendar changes from any instance apply at once (before the call is
-        // recorded as in or out of hours); if the database cannot say, the hours already in
-        // force still serve the caller.
-        if let Err(e) = self.hours.sync(self.store.as_ref()).await {
-            tracing::warn!(error = %e, "could not check for opening-hours changes; using the hours in force");
-        }
-        // A newly published "latest update" applies from the caller's next step.
-        if let Err(e) = self.content.sync(self.store.as_ref()).await {
-            tracing::warn!(error = %e, "could not check for new messages; using the words in force");
-        }
-        self.store
-            .record_call(&NewCall {
-                call_sid: call.call_sid.clone(),
-                caller: call.from.clone(),
-                started_at: now,
-                in_hours: self.hours.get().is_open(now),
-                // The column means "never counted in statistics".
-                simulated: self.simulated,
-                test_call: self.is_test_call(call),
-            })
-            .await?;
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn record_step(
+    /// The call's state for step `seq`: from memory when current ([`state`]), else from the
+    /// database within the webhook's budget.
+    async fn state(
         &self,
         call: &CallInfo,
         seq: u32,
-        node: &str,
-        input: &str,
-        outcome: &str,
-        path: &[String],
+        deadline: Instant,
+    ) -> Result<CallState, CallError> {
+        // Nothing is known of a call before its first step.
+        if seq == 0 {
+            return Ok(CallState::default());
+        }
+        if let Some(known) = self.states.for_step(&call.call_sid, seq) {
+            return Ok(known);
+        }
+        let read = async {
+            let answers = self.store.answers(&call.call_sid).await?;
+            let enquiry = self.store.enquiry_for_call(&call.call_sid).await?;
+            Ok::<_, StoreError>((answers, enquiry))
+        };
+        let (answers, enquiry) = tokio::time::timeout_at(deadline, read)
+            .await
+            .map_err(|_| CallError::TooSlow)??;
+        let mut enquiry = enquiry.map(|e| (e.reference, e.callback_due));
+        // A request kept in the outbox has its reference there.
+        if enquiry.is_none() {
+            if let Some(outbox) = &self.outbox {
+                enquiry = outbox
+                    .pending(&call.call_sid)
+                    .await
+                    .map(|r| (r.reference, r.callback_due));
+            }
+        }
+        Ok(CallState {
+            seq: seq.saturating_sub(1),
+            answers,
+            enquiry,
+        })
+    }
+
+    /// The context and answers for step `seq`.
+    async fn context(
+        &self,
+        call: &CallInfo,
+        seq: u32,
         now: DateTime<Utc>,
-    ) -> Result<bool, CallError> {
-        let fresh = self
-            .store
-            .record_step(&NewStep {
-                call_sid: call.call_sid.clone(),
-                seq,
-                node: node.to_string(),
-                input: input.to_string(),
-                outcome: outcome.to_string(),
-                at: now,
-                path: path.to_vec(),
-            })
-            .await?;
+        deadline: Instant,
+    ) -> Result<(Context, CallState), CallError> {
+        let state = self.state(call, seq, deadline).await?;
+        let mut ctx = self.base_context(call, now);
+        if let Some(n) = &state.answers.callback_number {
+            ctx.vars.insert("callback_number", n.spoken());
+        }
+        if let Some((reference, due)) = &state.enquiry {
+            add_reference_vars(&mut ctx, reference, *due);
+        }
+        Ok((ctx, state))
+    }
+
+    /// When this webhook stops waiting for the database.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.budget
+    }
+
+    /// Catches up with changes made elsewhere (closures, the calendar, published messages),
+    /// at most once per [`Recheck`](state::Recheck) interval and within the budget; if the
+    /// database cannot say in time, what is in force serves the caller.
+    async fn catch_up(&self, deadline: Instant) {
+        if !self.recheck.due() {
+            return;
+        }
+        let check = async {
+            if let Err(e) = self.hours.sync(self.store.as_ref()).await {
+                tracing::warn!(error = %e, "could not check for opening-hours changes; using the hours in force");
+            }
+            if let Err(e) = self.content.sync(self.store.as_ref()).await {
+                tracing::warn!(error = %e, "could not check for new messages; using the words in force");
+            }
+        };
+        if tokio::time::timeout_at(deadline, check).await.is_err() {
+            tracing::warn!(
+                "the database was too slow to check for changes; using what is in force"
+            );
+        }
+    }
+
+    /// Hands `writes` to the batched writer and waits for them within the budget (not at
+    /// all while the database is failing). `None`: not known to be written yet (they will
+    /// be, once the database takes them).
+    async fn write(&self, writes: Vec<CallWrite>, deadline: Instant) -> Option<Vec<bool>> {
+        let healthy = self.writer.healthy();
+        let written = self.writer.submit(writes);
+        if !healthy {
+            return None;
+        }
+        match tokio::time::timeout_at(deadline, written).await {
+            Ok(Ok(Ok(fresh))) => Some(fresh),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "call records not written yet; answering from memory");
+                None
+            }
+            Ok(Err(_)) => None,
+            Err(_) => {
+                tracing::warn!(
+                    "the database was too slow to record the step; answering from memory"
+                );
+                None
+            }
+        }
+    }
+
+    fn new_call(&self, call: &CallInfo, now: DateTime<Utc>) -> NewCall {
+        NewCall {
+            call_sid: call.call_sid.clone(),
+            caller: call.from.clone(),
+            started_at: now,
+            in_hours: self.hours.get().is_open(now),
+            // The column means "never counted in statistics".
+            simulated: self.simulated,
+            test_call: self.is_test_call(call),
+        }
+    }
+
+    /// Logs a recorded step and counts it once (a retried webhook changes no figure).
+    fn stepped(&self, call: &CallInfo, seq: u32, node: &str, outcome: &str, fresh: bool) {
         tracing::info!(call_sid = %call.call_sid, seq, node, outcome, retry = !fresh, "call step");
-        // Counted once per step: a retried webhook changes no figure.
         if fresh && self.counted(call) {
             let counted = match outcome {
                 "start-open" | "start-closed" => Some("started"),
@@ -240,32 +320,29 @@ impl Calls {
                 self.metrics.call(c);
             }
         }
-        Ok(fresh)
     }
 
     /// A new inbound call (`POST /twilio/voice`).
     pub async fn incoming(&self, call: &CallInfo) -> Result<Reply, CallError> {
         let now = self.now();
-        self.ensure_call(call, now).await?;
-        let (ctx, answers) = self.context(call, now).await?;
-        let turn = engine::start(&self.flow(), &ctx, &answers);
-        let fresh = self
-            .record_step(
-                call,
-                0,
-                &self.flow.settings.start,
-                "start",
-                if ctx.open {
-                    "start-open"
-                } else {
-                    "start-closed"
-                },
-                &turn.path,
-                now,
-            )
-            .await?;
-        self.finish(call, turn, ctx, answers, StepDone { seq: 0, now, fresh })
-            .await
+        let deadline = self.deadline();
+        self.catch_up(deadline).await;
+        let (ctx, state) = self.context(call, 0, now, deadline).await?;
+        let turn = engine::start(&self.flow(), &ctx, &state.answers);
+        let step = StepTaken {
+            seq: 0,
+            node: &self.flow.settings.start,
+            input: "start",
+            now,
+            deadline,
+            queue_left: None,
+            outcome: Some(if ctx.open {
+                "start-open"
+            } else {
+                "start-closed"
+            }),
+        };
+        self.finish(call, turn, ctx, state, step).await
     }
 
     /// The caller's answer at `node` (a Gather, Record or Redirect action).
@@ -278,22 +355,20 @@ impl Calls {
         input: &Input,
     ) -> Result<Reply, CallError> {
         let now = self.now();
-        self.ensure_call(call, now).await?;
-        let (ctx, answers) = self.context(call, now).await?;
-        let turn = engine::respond(&self.flow(), node, attempt, input, &ctx, &answers);
-        let fresh = self
-            .record_step(
-                call,
-                seq,
-                node,
-                input.kind(),
-                &turn.outcome,
-                &turn.path,
-                now,
-            )
-            .await?;
-        self.finish(call, turn, ctx, answers, StepDone { seq, now, fresh })
-            .await
+        let deadline = self.deadline();
+        self.catch_up(deadline).await;
+        let (ctx, state) = self.context(call, seq, now, deadline).await?;
+        let turn = engine::respond(&self.flow(), node, attempt, input, &ctx, &state.answers);
+        let step = StepTaken {
+            seq,
+            node,
+            input: input.kind(),
+            now,
+            deadline,
+            queue_left: None,
+            outcome: None,
+        };
+        self.finish(call, turn, ctx, state, step).await
     }
 
     /// The caller left the adviser queue at `node` (the `<Enqueue action>`).
@@ -306,21 +381,27 @@ impl Calls {
         wait_seconds: Option<i64>,
     ) -> Result<Reply, CallError> {
         let now = self.now();
-        self.ensure_call(call, now).await?;
-        self.store
-            .queue_left(&call.call_sid, result, wait_seconds, now)
-            .await?;
-        let (ctx, answers) = self.context(call, now).await?;
+        let deadline = self.deadline();
+        self.catch_up(deadline).await;
+        let (ctx, state) = self.context(call, seq, now, deadline).await?;
         let turn = engine::queue_exit(
             &self.flow(),
             node,
             QueueExit::from_twilio(result),
             &ctx,
-            &answers,
+            &state.answers,
         );
-        let fresh = self
-            .record_step(call, seq, node, "queue", &turn.outcome, &turn.path, now)
-            .await?;
+        let answers = state.answers.clone();
+        let step = StepTaken {
+            seq,
+            node,
+            input: "queue",
+            now,
+            deadline,
+            queue_left: Some((result, wait_seconds)),
+            outcome: None,
+        };
+        let (reply, fresh) = self.turn(call, turn, ctx, state, step).await?;
         if fresh {
             self.publish(crate::events::Event::QueueLeft {
                 call_sid: call.call_sid.clone(),
@@ -328,12 +409,22 @@ impl Calls {
             })
             .await;
             if result == "hangup" {
-                self.missed_in_queue(call, &answers, wait_seconds, now)
-                    .await?;
+                // The caller has gone: listed for a call back in a task of its own, waited
+                // for within the budget (a slow database finishes it later).
+                let calls = self.clone();
+                let call = call.clone();
+                let listing = tokio::spawn(async move {
+                    if let Err(e) = calls
+                        .missed_in_queue(&call, &answers, wait_seconds, now)
+                        .await
+                    {
+                        tracing::error!(call_sid = %call.call_sid, error = %e, "caller missed in the queue not listed for a call back");
+                    }
+                });
+                let _ = tokio::time::timeout(self.budget, listing).await;
             }
         }
-        self.finish(call, turn, ctx, answers, StepDone { seq, now, fresh })
-            .await
+        Ok(reply)
     }
 
     /// A caller who hung up in the queue after waiting a while, from a number we can ring,
@@ -401,15 +492,18 @@ impl Calls {
         position: Option<u32>,
     ) -> Result<Option<QueueWait>, CallError> {
         let now = self.now();
-        // The line may have closed since the caller joined: know it now.
-        if let Err(e) = self.hours.sync(self.store.as_ref()).await {
-            tracing::warn!(error = %e, "could not check for opening-hours changes; using the hours in force");
-        }
+        let deadline = self.deadline();
+        // The line may have closed since the caller joined.
+        self.catch_up(deadline).await;
         let ctx = self.base_context(call, now);
         let estimate = match position {
             Some(p) if ctx.open => {
                 let since = now - chrono::Duration::minutes(queue::HISTORY_MINUTES);
-                queue::estimate(&self.store.answered_since(since).await?, p)
+                // No estimate is better than a caller kept waiting for one.
+                match tokio::time::timeout_at(deadline, self.store.answered_since(since)).await {
+                    Ok(waits) => queue::estimate(&waits?, p),
+                    Err(_) => None,
+                }
             }
             _ => None,
         };
@@ -429,14 +523,16 @@ impl Calls {
         status: &str,
         duration_seconds: Option<i64>,
     ) -> Result<(), CallError> {
-        self.store
-            .call_ended(&CallEnd {
-                call_sid: call_sid.to_string(),
-                status: status.to_string(),
-                duration_seconds,
-                at: self.now(),
-            })
-            .await?;
+        let end = CallEnd {
+            call_sid: call_sid.to_string(),
+            status: status.to_string(),
+            duration_seconds,
+            at: self.now(),
+        };
+        self.states.forget(call_sid);
+        // Kept by the writer until the database takes it, whatever happens here.
+        self.write(vec![CallWrite::Ended(end)], self.deadline())
+            .await;
         tracing::info!(call_sid, status, "call ended");
         Ok(())
     }
@@ -460,58 +556,79 @@ impl Calls {
         &self,
         call: &CallInfo,
         turn: Turn,
-        mut ctx: Context,
-        mut answers: Answers,
-        step: StepDone,
+        ctx: Context,
+        state: CallState,
+        step: StepTaken<'_>,
     ) -> Result<Reply, CallError> {
-        let StepDone { seq, now, fresh } = step;
-        let saving = matches!(turn.wait, Wait::SaveEnquiry { .. }) && self.outbox.is_some();
+        Ok(self.turn(call, turn, ctx, state, step).await?.0)
+    }
+
+    /// As [`Calls::finish`], and whether the step was new (not a retried webhook).
+    async fn turn(
+        &self,
+        call: &CallInfo,
+        turn: Turn,
+        mut ctx: Context,
+        state: CallState,
+        step: StepTaken<'_>,
+    ) -> Result<(Reply, bool), CallError> {
+        let StepTaken {
+            seq, now, deadline, ..
+        } = step;
+        let CallState {
+            mut answers,
+            mut enquiry,
+            ..
+        } = state;
         for a in &turn.answers {
-            match self.store.save_answer(&call.call_sid, a).await {
-                Ok(()) => {}
-                // The answers that make the request are kept with it in the outbox.
-                Err(e) if saving => {
-                    tracing::warn!(call_sid = %call.call_sid, error = %e, "answer not stored; the request goes to the outbox if it must");
-                }
-                Err(e) => return Err(e.into()),
-            }
             answers.apply(a);
         }
+        // The call (if new), the step and its answers, in one batch; the step is new unless
+        // the database already had it, or (not known in time) this instance handled it.
+        let retried = self.states.handled(&call.call_sid, seq);
+        let outcome = step.outcome.unwrap_or(&turn.outcome).to_string();
+        let mut writes = vec![
+            CallWrite::Call(self.new_call(call, now)),
+            CallWrite::Step(NewStep {
+                call_sid: call.call_sid.clone(),
+                seq,
+                node: step.node.to_string(),
+                input: step.input.to_string(),
+                outcome: outcome.clone(),
+                at: now,
+                path: turn.path.clone(),
+            }),
+        ];
+        if let Some((result, wait_seconds)) = step.queue_left {
+            writes.push(CallWrite::QueueLeft {
+                call_sid: call.call_sid.clone(),
+                result: result.to_string(),
+                wait_seconds,
+                at: now,
+            });
+        }
+        writes.extend(turn.answers.iter().map(|a| CallWrite::Answer {
+            call_sid: call.call_sid.clone(),
+            answer: a.clone(),
+        }));
+        let fresh = match self.write(writes, deadline).await {
+            Some(fresh) => fresh.get(1).copied().unwrap_or(!retried),
+            None => !retried,
+        };
+        self.stepped(call, seq, step.node, &outcome, fresh);
+
         let mut says = turn.says;
         let mut ask_from = turn.ask_from;
         let mut wait = turn.wait;
         let mut stored = None;
         if let Wait::SaveEnquiry { then } = &wait {
-            // A retried webhook for a request already in the outbox hears its reference
-            // again, even if the database is back before the replay.
-            let waiting = match &self.outbox {
-                Some(outbox) => outbox.pending(&call.call_sid).await,
-                None => None,
-            };
-            let enquiry = if let Some(kept) = waiting {
-                add_reference_vars(&mut ctx, &kept.reference, kept.callback_due);
-                None
-            } else {
-                match self.save_enquiry(call, &answers, now).await {
-                    Ok(enquiry) => Some(enquiry),
-                    Err(CallError::Store(e)) if self.outbox.is_some() => {
-                        tracing::error!(call_sid = %call.call_sid, error = %e, "the database cannot store the enquiry; keeping it in the outbox");
-                        let kept = self.keep_in_outbox(call, &answers, now).await?;
-                        add_reference_vars(&mut ctx, &kept.reference, kept.callback_due);
-                        None
-                    }
-                    Err(e) => return Err(e),
-                }
-            };
+            let (spoken, saved) = self.request_call_back(call, &answers, now).await?;
+            add_reference_vars(&mut ctx, &spoken.0, spoken.1);
+            enquiry = Some(spoken);
             // Folded into an earlier open enquiry (too many from one number): the caller hears
             // that one's reference; nobody is told of a new one and no text goes again.
             // (Kept in the outbox: staff learn of it, and no text goes, when it is replayed.)
-            let new = enquiry
-                .as_ref()
-                .is_some_and(|e| e.call_sid == call.call_sid);
-            if let Some(enquiry) = &enquiry {
-                add_reference_vars(&mut ctx, &enquiry.reference, enquiry.callback_due);
-            }
+            let new = saved.as_ref().is_some_and(|e| e.call_sid == call.call_sid);
             let next = engine::resume(&self.flow(), then, &ctx, &answers);
             ask_from = says.len() + next.ask_from;
             says.extend(next.says);
@@ -520,27 +637,30 @@ impl Calls {
                 Wait::SaveEnquiry { .. } => Wait::Hangup,
                 w => w,
             };
-            if let Some(enquiry) = enquiry.as_ref().filter(|_| fresh && new) {
-                self.publish(crate::events::Event::EnquiryCreated {
-                    id: enquiry.id.clone(),
-                })
-                .await;
+            if let Some(e) = saved.as_ref().filter(|_| fresh && new) {
+                self.publish(crate::events::Event::EnquiryCreated { id: e.id.clone() })
+                    .await;
             }
             // Counted once: a retried webhook finds its step already recorded.
             if fresh && self.counted(call) {
                 self.metrics.call("callback-requested");
             }
             // A test call gets its text like any caller; only `helpline simulate` sends none.
-            if let Some(enquiry) = enquiry.as_ref().filter(|_| fresh && new && !self.simulated) {
-                self.texts.send_later(
-                    crate::enquiries::texts::TextKind::Reference,
-                    enquiry.clone(),
-                );
+            if let Some(e) = saved.as_ref().filter(|_| fresh && new && !self.simulated) {
+                self.texts
+                    .send_later(crate::enquiries::texts::TextKind::Reference, e.clone());
             }
-            stored = enquiry;
+            stored = saved;
         }
         if let Wait::Queue { .. } = &wait {
-            self.store.queue_joined(&call.call_sid, now).await?;
+            self.write(
+                vec![CallWrite::QueueJoined {
+                    call_sid: call.call_sid.clone(),
+                    at: now,
+                }],
+                deadline,
+            )
+            .await;
             if fresh {
                 self.publish(crate::events::Event::QueueJoined {
                     call_sid: call.call_sid.clone(),
@@ -548,54 +668,115 @@ impl Calls {
                 .await;
             }
         }
-        Ok(Reply {
+        self.states.remember(
+            &call.call_sid,
+            CallState {
+                seq,
+                answers,
+                enquiry,
+            },
+        );
+        let reply = Reply {
             says,
             ask_from,
             wait,
             next_seq: seq.saturating_add(1),
             stored,
-        })
+        };
+        Ok((reply, fresh))
+    }
+
+    /// Stores the caller's request for a call back before its reference is spoken: in the
+    /// database if it answers within the budget, else in the outbox under the same
+    /// reference (a late database write and the outbox's replay then agree, and the replay
+    /// stores nothing twice). The reference and date the caller is to hear, and the enquiry
+    /// when the database took it.
+    async fn request_call_back(
+        &self,
+        call: &CallInfo,
+        answers: &Answers,
+        now: DateTime<Utc>,
+    ) -> Result<((crate::enquiries::Reference, NaiveDate), Option<Enquiry>), CallError> {
+        // A retried webhook for a request already in the outbox hears its reference again,
+        // even if the database is back before the replay.
+        if let Some(outbox) = &self.outbox {
+            if let Some(kept) = outbox.pending(&call.call_sid).await {
+                return Ok(((kept.reference, kept.callback_due), None));
+            }
+        }
+        let reference = crate::enquiries::Reference::random();
+        let Some(outbox) = self.outbox.clone() else {
+            // `helpline simulate`: the database or nothing.
+            let e = self.save_enquiry(call, answers, now, &reference).await?;
+            return Ok(((e.reference.clone(), e.callback_due), Some(e)));
+        };
+        // Its own budget (the step's may be spent), and its own task: a write that
+        // outlives the budget still completes rather than being cut off half-way.
+        let calls = self.clone();
+        let (c, a, r) = (call.clone(), answers.clone(), reference.clone());
+        let saving = tokio::spawn(async move { calls.save_enquiry(&c, &a, now, &r).await });
+        let failure = if self.writer.healthy() {
+            match tokio::time::timeout(self.budget, saving).await {
+                Ok(Ok(Ok(e))) => return Ok(((e.reference.clone(), e.callback_due), Some(e))),
+                Ok(Ok(Err(CallError::Store(e)))) => e.to_string(),
+                Ok(Ok(Err(e))) => return Err(e),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no answer within the budget".to_string(),
+            }
+        } else {
+            "the database is failing".to_string()
+        };
+        tracing::error!(call_sid = %call.call_sid, error = %failure, "the database cannot store the enquiry now; keeping it in the outbox");
+        let kept = self
+            .keep_in_outbox(&outbox, call, answers, now, reference)
+            .await?;
+        Ok(((kept.reference, kept.callback_due), None))
     }
 
     /// The request written to the outbox (or found there, for a retried webhook) under a
     /// reference made here: on disk before the caller hears it.
     async fn keep_in_outbox(
         &self,
+        outbox: &crate::enquiries::outbox::Outbox,
         call: &CallInfo,
         answers: &Answers,
         now: DateTime<Utc>,
+        reference: crate::enquiries::Reference,
     ) -> Result<crate::enquiries::outbox::OutboxRecord, CallError> {
-        let (Some(outbox), Some(number), Some(trust), Some(category)) = (
-            &self.outbox,
-            &answers.callback_number,
-            answers.trust,
-            answers.category,
-        ) else {
+        let (Some(number), Some(trust), Some(category)) =
+            (&answers.callback_number, answers.trust, answers.category)
+        else {
             return Err(CallError::IncompleteEnquiry);
         };
         let kept = outbox
-            .keep(&NewEnquiry {
-                call_sid: call.call_sid.clone(),
-                callback_number: number.clone(),
-                trust,
-                category,
-                recording: answers.message.clone(),
-                created_at: now,
-                callback_due: self.callback_due(now),
-                source: crate::enquiries::Source::CallbackRequest,
-                waiting_since: now,
-            })
+            .keep_as(
+                &NewEnquiry {
+                    call_sid: call.call_sid.clone(),
+                    callback_number: number.clone(),
+                    trust,
+                    category,
+                    recording: answers.message.clone(),
+                    created_at: now,
+                    callback_due: self.callback_due(now),
+                    source: crate::enquiries::Source::CallbackRequest,
+                    waiting_since: now,
+                },
+                reference,
+            )
             .await?;
         self.metrics.outbox_records(outbox.len());
         tracing::warn!(call_sid = %call.call_sid, reference = %kept.reference, waiting = outbox.len(), "enquiry kept in the outbox");
         Ok(kept)
     }
 
+    /// Stores the enquiry under `reference` (unless the call already has one, or the
+    /// request is folded into the number's open one).
     async fn save_enquiry(
         &self,
         call: &CallInfo,
         answers: &Answers,
         now: DateTime<Utc>,
+        reference: &crate::enquiries::Reference,
     ) -> Result<Enquiry, CallError> {
         let (Some(number), Some(trust), Some(category)) =
             (&answers.callback_number, answers.trust, answers.category)
@@ -633,17 +814,20 @@ impl Calls {
             .map_or(now, |joined| joined.min(now));
         let enquiry = self
             .store
-            .create_enquiry(&NewEnquiry {
-                call_sid: call.call_sid.clone(),
-                callback_number: number.clone(),
-                trust,
-                category,
-                recording: answers.message.clone(),
-                created_at: now,
-                callback_due: due,
-                source: crate::enquiries::Source::CallbackRequest,
-                waiting_since,
-            })
+            .create_enquiry_with(
+                &NewEnquiry {
+                    call_sid: call.call_sid.clone(),
+                    callback_number: number.clone(),
+                    trust,
+                    category,
+                    recording: answers.message.clone(),
+                    created_at: now,
+                    callback_due: due,
+                    source: crate::enquiries::Source::CallbackRequest,
+                    waiting_since,
+                },
+                Some(reference),
+            )
             .await?;
         tracing::info!(call_sid = %call.call_sid, reference = %enquiry.reference, "enquiry stored");
 

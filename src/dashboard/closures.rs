@@ -203,6 +203,7 @@ async fn act(
         return show(&d, &staff, form, Some(preview), None, None).await;
     }
     let c = d.store.add_closure(&new).await?;
+    apply_hours(&d).await;
     d.audit(
         Some(&staff.user),
         Action::ClosureAdded,
@@ -214,6 +215,14 @@ async fn act(
     Ok(Redirect::to("/closures?done=saved").into_response())
 }
 
+/// This instance's callers get a changed closure at once (other instances within
+/// `HELPLINE_CHANGES_CHECK_MS`).
+async fn apply_hours(d: &Dashboard) {
+    if let Err(e) = d.hours.sync(d.store.as_ref()).await {
+        tracing::warn!(error = %e, "closure saved, but the hours could not be reloaded here; callers get it within a second or so");
+    }
+}
+
 async fn remove(
     State(d): State<Dashboard>,
     staff: Staff,
@@ -223,6 +232,7 @@ async fn remove(
     if !d.store.remove_closure(id).await? {
         return Err(WebError::NotFound);
     }
+    apply_hours(&d).await;
     d.audit(
         Some(&staff.user),
         Action::ClosureRemoved,

@@ -45,6 +45,14 @@ struct Current {
 }
 
 impl Dashboard {
+    /// This instance's callers hear a published message from their next step (other
+    /// instances within `HELPLINE_CHANGES_CHECK_MS`).
+    async fn apply_messages(&self) {
+        if let Err(e) = self.content.sync(self.store.as_ref()).await {
+            tracing::warn!(error = %e, "published, but could not reload the messages here; callers hear it within a second or so");
+        }
+    }
+
     async fn message(&self, staff: &Staff, name: &str) -> Result<Current, WebError> {
         staff.require(self, Role::Manager, "messages").await?;
         let name = msg::editable(name)?;
@@ -77,6 +85,7 @@ impl Dashboard {
                 .store
                 .publish_message(current.name, &body, &staff.user.id, now, None)
                 .await?;
+            self.apply_messages().await;
             self.audit(
                 Some(&staff.user),
                 Action::MessagePublished,
@@ -124,6 +133,7 @@ impl Dashboard {
                 Some(&note),
             )
             .await?;
+        self.apply_messages().await;
         self.audit(
             Some(&staff.user),
             Action::MessageRestored,

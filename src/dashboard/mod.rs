@@ -63,6 +63,8 @@ pub struct Dashboard {
     pub twilio: Arc<dyn TwilioApi>,
     pub events: Arc<Events>,
     pub hours: Arc<LiveHours>,
+    /// The managers' published messages in force on this instance.
+    pub content: Arc<crate::messages::LiveContent>,
     /// The Twilio queue callers wait in (from the call flow).
     pub queue_name: String,
     /// The call flow in force (statistics label its menu options).

@@ -166,6 +166,16 @@ impl Outbox {
     /// once the record is on disk. A call already in the outbox (a retried webhook) keeps
     /// its first record and reference.
     pub async fn keep(&self, enquiry: &NewEnquiry) -> Result<OutboxRecord, OutboxError> {
+        self.keep_as(enquiry, Reference::random()).await
+    }
+
+    /// As [`Outbox::keep`], under `reference` (one the database may already hold for this
+    /// call, from a write that outlived the webhook's budget: the replay then finds it).
+    pub async fn keep_as(
+        &self,
+        enquiry: &NewEnquiry,
+        reference: Reference,
+    ) -> Result<OutboxRecord, OutboxError> {
         let mut pending = self.pending.lock().await;
         if let Some(done) = pending.iter().find(|r| r.call_sid == enquiry.call_sid) {
             return Ok(done.clone());
@@ -174,7 +184,7 @@ impl Outbox {
             return Err(OutboxError::Full(pending.len()));
         }
         self.hold_lock(false).map_err(|e| self.io(e))?;
-        let record = OutboxRecord::new(enquiry, Reference::random());
+        let record = OutboxRecord::new(enquiry, reference);
         let mut line = serde_json::to_string(&record).expect("a record serialises");
         line.push('\n');
         let path = self.path.clone();

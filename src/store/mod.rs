@@ -69,6 +69,29 @@ pub struct NewStep {
     pub path: Vec<String>,
 }
 
+/// One write from the call-handling path. Webhooks hand these to the batched writer
+/// ([`crate::calls::writer`]), which applies everything waiting in one transaction.
+#[derive(Debug, Clone)]
+pub enum CallWrite {
+    /// A new call; a second with the same SID changes nothing.
+    Call(NewCall),
+    /// A step; not new when this call's step number is already recorded (a retried webhook).
+    Step(NewStep),
+    /// An answer the caller gave (replacing an earlier answer of the same kind).
+    Answer { call_sid: String, answer: Answer },
+    /// The caller joined the adviser queue (the first time counts).
+    QueueJoined { call_sid: String, at: DateTime<Utc> },
+    /// The caller left the queue: Twilio's QueueResult and QueueTime.
+    QueueLeft {
+        call_sid: String,
+        result: String,
+        wait_seconds: Option<i64>,
+        at: DateTime<Utc>,
+    },
+    /// Twilio's status callback.
+    Ended(CallEnd),
+}
+
 /// How a call ended (Twilio's status callback).
 #[derive(Debug, Clone)]
 pub struct CallEnd {
@@ -158,12 +181,30 @@ pub trait Store:
     + Sync
     + std::fmt::Debug
 {
+    /// Applies `writes` in one transaction: the calls first (so everything else can refer to
+    /// them), then the steps, then the answers (the last of each kind per call wins), then
+    /// the rest in order. Returns for each write whether it was new: false only for a step
+    /// already recorded (a retried webhook).
+    async fn apply_writes(&self, writes: &[CallWrite]) -> Result<Vec<bool>, StoreError>;
     /// Records a new call; a second call with the same SID changes nothing.
-    async fn record_call(&self, call: &NewCall) -> Result<(), StoreError>;
+    async fn record_call(&self, call: &NewCall) -> Result<(), StoreError> {
+        self.apply_writes(&[CallWrite::Call(call.clone())]).await?;
+        Ok(())
+    }
     /// Records a step; returns false when this (call, seq) was already recorded (a retried webhook).
-    async fn record_step(&self, step: &NewStep) -> Result<bool, StoreError>;
+    async fn record_step(&self, step: &NewStep) -> Result<bool, StoreError> {
+        let fresh = self.apply_writes(&[CallWrite::Step(step.clone())]).await?;
+        Ok(fresh.first().copied().unwrap_or(false))
+    }
     async fn answers(&self, call_sid: &str) -> Result<Answers, StoreError>;
-    async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError>;
+    async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError> {
+        self.apply_writes(&[CallWrite::Answer {
+            call_sid: call_sid.to_string(),
+            answer: answer.clone(),
+        }])
+        .await?;
+        Ok(())
+    }
     /// Stores the enquiry, or returns the one already stored for this call.
     async fn create_enquiry(&self, enquiry: &NewEnquiry) -> Result<Enquiry, StoreError> {
         self.create_enquiry_with(enquiry, None).await
@@ -179,7 +220,14 @@ pub trait Store:
     async fn enquiry_for_call(&self, call_sid: &str) -> Result<Option<Enquiry>, StoreError>;
     async fn list_enquiries(&self) -> Result<Vec<Enquiry>, StoreError>;
     /// The caller joined the adviser queue (the first time counts).
-    async fn queue_joined(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn queue_joined(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.apply_writes(&[CallWrite::QueueJoined {
+            call_sid: call_sid.to_string(),
+            at,
+        }])
+        .await?;
+        Ok(())
+    }
     /// The caller left the queue: Twilio's QueueResult and QueueTime.
     async fn queue_left(
         &self,
@@ -187,10 +235,22 @@ pub trait Store:
         result: &str,
         wait_seconds: Option<i64>,
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.apply_writes(&[CallWrite::QueueLeft {
+            call_sid: call_sid.to_string(),
+            result: result.to_string(),
+            wait_seconds,
+            at,
+        }])
+        .await?;
+        Ok(())
+    }
     /// Queue waits of callers answered since `since` (for an honest wait estimate).
     async fn answered_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError>;
-    async fn call_ended(&self, end: &CallEnd) -> Result<(), StoreError>;
+    async fn call_ended(&self, end: &CallEnd) -> Result<(), StoreError> {
+        self.apply_writes(&[CallWrite::Ended(end.clone())]).await?;
+        Ok(())
+    }
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError>;
     /// The call's steps in order.
     async fn steps(&self, call_sid: &str) -> Result<Vec<StepRecord>, StoreError>;

@@ -9,12 +9,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 
 use super::rows::*;
-use super::{
-    CallEnd, CallRecord, NewCall, NewClosure, NewStep, StepRecord, Store, StoreError,
-    StoredCalendar,
-};
+use super::{CallRecord, CallWrite, NewClosure, StepRecord, Store, StoreError, StoredCalendar};
 use crate::enquiries::{Enquiry, NewEnquiry, Reference};
-use crate::flows::{Answer, Answers};
+use crate::flows::Answers;
 use crate::hours::Closure;
 
 /// `ignore_missing`: during a rolling upgrade an older instance must keep working against a

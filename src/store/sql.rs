@@ -21,38 +21,133 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl Store for $store {
-            async fn record_call(&self, call: &NewCall) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO calls (call_sid, caller, started_at, in_hours, simulated, test_call) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (call_sid) DO NOTHING",
-                )
-                .bind(&call.call_sid)
-                .bind(&call.caller)
-                .bind(call.started_at)
-                .bind(call.in_hours)
-                .bind(call.simulated)
-                .bind(call.test_call)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn record_step(&self, step: &NewStep) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "INSERT INTO call_steps (call_sid, seq, node, input, outcome, at, path) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (call_sid, seq) DO NOTHING",
-                )
-                .bind(&step.call_sid)
-                .bind(i64::from(step.seq))
-                .bind(&step.node)
-                .bind(&step.input)
-                .bind(&step.outcome)
-                .bind(step.at)
-                .bind(path_column(&step.path))
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
+            async fn apply_writes(&self, writes: &[CallWrite]) -> Result<Vec<bool>, StoreError> {
+                use std::collections::{HashMap, HashSet};
+                /// Rows per multi-row statement: well within both databases' limits on
+                /// bound parameters.
+                const ROWS: usize = 400;
+                if writes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut calls = Vec::new();
+                let mut steps = Vec::new();
+                // The last answer of each kind per call wins (one statement cannot update a
+                // row twice).
+                let mut answers: Vec<(&str, &'static str, String)> = Vec::new();
+                let mut answer_at: HashMap<(&str, &'static str), usize> = HashMap::new();
+                let mut rest = Vec::new();
+                for w in writes {
+                    match w {
+                        CallWrite::Call(c) => calls.push(c),
+                        CallWrite::Step(s) => steps.push(s),
+                        CallWrite::Answer { call_sid, answer } => {
+                            for (name, value) in answer_pairs(answer) {
+                                match answer_at.get(&(call_sid.as_str(), name)) {
+                                    Some(&i) => answers[i].2 = value,
+                                    None => {
+                                        answer_at.insert((call_sid.as_str(), name), answers.len());
+                                        answers.push((call_sid.as_str(), name, value));
+                                    }
+                                }
+                            }
+                        }
+                        other => rest.push(other),
+                    }
+                }
+                let mut tx = self.pool.begin().await?;
+                for chunk in calls.chunks(ROWS) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO calls (call_sid, caller, started_at, in_hours, simulated, test_call) ",
+                    );
+                    q.push_values(chunk, |mut row, c| {
+                        row.push_bind(&c.call_sid)
+                            .push_bind(&c.caller)
+                            .push_bind(c.started_at)
+                            .push_bind(c.in_hours)
+                            .push_bind(c.simulated)
+                            .push_bind(c.test_call);
+                    });
+                    q.push(" ON CONFLICT (call_sid) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                let mut inserted: HashSet<(String, i64)> = HashSet::new();
+                for chunk in steps.chunks(ROWS) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO call_steps (call_sid, seq, node, input, outcome, at, path) ",
+                    );
+                    q.push_values(chunk, |mut row, s| {
+                        row.push_bind(&s.call_sid)
+                            .push_bind(i64::from(s.seq))
+                            .push_bind(&s.node)
+                            .push_bind(&s.input)
+                            .push_bind(&s.outcome)
+                            .push_bind(s.at)
+                            .push_bind(path_column(&s.path));
+                    });
+                    q.push(" ON CONFLICT (call_sid, seq) DO NOTHING RETURNING call_sid, seq");
+                    let new: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                    inserted.extend(new);
+                }
+                for chunk in answers.chunks(ROWS) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO call_answers (call_sid, name, value) ",
+                    );
+                    q.push_values(chunk, |mut row, (call_sid, name, value)| {
+                        row.push_bind(*call_sid).push_bind(*name).push_bind(value.as_str());
+                    });
+                    q.push(" ON CONFLICT (call_sid, name) DO UPDATE SET value = excluded.value");
+                    q.build().execute(&mut *tx).await?;
+                }
+                for w in rest {
+                    match w {
+                        CallWrite::QueueJoined { call_sid, at } => {
+                            sqlx::query(
+                                "UPDATE calls SET queue_joined_at = COALESCE(queue_joined_at, $1) WHERE call_sid = $2",
+                            )
+                            .bind(at)
+                            .bind(call_sid)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        CallWrite::QueueLeft { call_sid, result, wait_seconds, at } => {
+                            sqlx::query(
+                                "UPDATE calls SET queue_left_at = $1, queue_result = $2, queue_wait_seconds = $3, \
+                                 hung_up_in_queue = ($2 = 'hangup') WHERE call_sid = $4",
+                            )
+                            .bind(at)
+                            .bind(result)
+                            .bind(wait_seconds)
+                            .bind(call_sid)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        CallWrite::Ended(end) => {
+                            // A caller still marked as queued (joined, never left) hung up while waiting.
+                            sqlx::query(
+                                "UPDATE calls SET ended_at = $1, final_status = $2, duration_seconds = $3, \
+                                 hung_up_in_queue = CASE WHEN queue_joined_at IS NOT NULL AND queue_left_at IS NULL THEN TRUE \
+                                                         ELSE hung_up_in_queue END \
+                                 WHERE call_sid = $4",
+                            )
+                            .bind(end.at)
+                            .bind(&end.status)
+                            .bind(end.duration_seconds)
+                            .bind(&end.call_sid)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        CallWrite::Call(_) | CallWrite::Step(_) | CallWrite::Answer { .. } => {}
+                    }
+                }
+                tx.commit().await?;
+                // The first write of a step in this batch is the new one; a repeat is a retry.
+                Ok(writes
+                    .iter()
+                    .map(|w| match w {
+                        CallWrite::Step(s) => inserted.remove(&(s.call_sid.clone(), i64::from(s.seq))),
+                        _ => true,
+                    })
+                    .collect())
             }
 
             async fn answers(&self, call_sid: &str) -> Result<Answers, StoreError> {
@@ -62,23 +157,6 @@ macro_rules! sql_store {
                         .fetch_all(&self.pool)
                         .await?;
                 answers_from_pairs(pairs)
-            }
-
-            async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                for (name, value) in answer_pairs(answer) {
-                    sqlx::query(
-                        "INSERT INTO call_answers (call_sid, name, value) VALUES ($1, $2, $3) \
-                         ON CONFLICT (call_sid, name) DO UPDATE SET value = excluded.value",
-                    )
-                    .bind(call_sid)
-                    .bind(name)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn create_enquiry_with(
@@ -193,37 +271,6 @@ macro_rules! sql_store {
                 rows.into_iter().map(Enquiry::try_from).collect()
             }
 
-            async fn queue_joined(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE calls SET queue_joined_at = COALESCE(queue_joined_at, $1) WHERE call_sid = $2",
-                )
-                .bind(at)
-                .bind(call_sid)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn queue_left(
-                &self,
-                call_sid: &str,
-                result: &str,
-                wait_seconds: Option<i64>,
-                at: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE calls SET queue_left_at = $1, queue_result = $2, queue_wait_seconds = $3, \
-                     hung_up_in_queue = ($2 = 'hangup') WHERE call_sid = $4",
-                )
-                .bind(at)
-                .bind(result)
-                .bind(wait_seconds)
-                .bind(call_sid)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
             async fn answered_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT queue_wait_seconds FROM calls WHERE queue_result IN ('bridged', 'redirected') AND queue_left_at >= $1 \
@@ -238,23 +285,6 @@ macro_rules! sql_store {
                             .map_err(StoreError::from)
                     })
                     .collect()
-            }
-
-            async fn call_ended(&self, end: &CallEnd) -> Result<(), StoreError> {
-                // A caller still marked as queued (joined, never left) hung up while waiting.
-                sqlx::query(
-                    "UPDATE calls SET ended_at = $1, final_status = $2, duration_seconds = $3, \
-                     hung_up_in_queue = CASE WHEN queue_joined_at IS NOT NULL AND queue_left_at IS NULL THEN TRUE \
-                                             ELSE hung_up_in_queue END \
-                     WHERE call_sid = $4",
-                )
-                .bind(end.at)
-                .bind(&end.status)
-                .bind(end.duration_seconds)
-                .bind(&end.call_sid)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
             }
 
             async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {

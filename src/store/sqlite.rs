@@ -8,12 +8,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::rows::*;
-use super::{
-    CallEnd, CallRecord, NewCall, NewClosure, NewStep, StepRecord, Store, StoreError,
-    StoredCalendar,
-};
+use super::{CallRecord, CallWrite, NewClosure, StepRecord, Store, StoreError, StoredCalendar};
 use crate::enquiries::{Enquiry, NewEnquiry, Reference};
-use crate::flows::{Answer, Answers};
+use crate::flows::Answers;
 use crate::hours::Closure;
 
 /// `ignore_missing`: during a rolling upgrade an older instance must keep working against a

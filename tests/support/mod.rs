@@ -63,6 +63,9 @@ pub async fn spawn_app_on(when: &str, db: db::TestDb, extra: &[(&str, &str)]) ->
         ("TWILIO_AUTH_TOKEN", TOKEN),
         ("HELPLINE_PUBLIC_URL", PUBLIC),
         ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
+        // Tests read the database right after each webhook: wait for every write (a slow
+        // debug build on a busy machine must not answer from memory first).
+        ("HELPLINE_WEBHOOK_DB_BUDGET_MS", "10000"),
     ];
     for (k, v) in extra {
         pairs.retain(|(pk, _)| pk != k);
