@@ -238,6 +238,15 @@ struct Readiness {
     call_flow: FlowCheck,
     calendar: CalendarCheck,
     outbox: OutboxCheck,
+    call_records: CallRecordsCheck,
+}
+
+/// Calls, steps and answers queued for the database ([`crate::calls::writer`]).
+#[derive(Debug, Serialize)]
+struct CallRecordsCheck {
+    /// False while the database refuses them (they wait in memory meanwhile).
+    ok: bool,
+    waiting: usize,
 }
 
 /// Call-back requests kept on this instance's disk until the database takes them.
@@ -246,6 +255,8 @@ struct OutboxCheck {
     /// False while any request waits (the database was away when it was made).
     ok: bool,
     records: usize,
+    /// The outbox can take more requests (callers can be served without the database).
+    room: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<String>,
 }
@@ -256,6 +267,7 @@ fn outbox_check(calls: &Calls) -> OutboxCheck {
     OutboxCheck {
         ok: records == 0,
         records,
+        room: calls.outbox.as_ref().is_some_and(|o| o.has_room()),
         file: calls
             .outbox
             .as_ref()
@@ -320,8 +332,16 @@ async fn calendar_check(calls: &Calls) -> CalendarCheck {
     }
 }
 
+/// How long `/readyz` waits for the database (probes give up after a second or two).
+const PROBE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn readyz(State(s): State<OpsState>) -> Response {
-    let database = match s.calls.store.ping().await {
+    let ping = tokio::time::timeout(PROBE_BUDGET, s.calls.store.ping())
+        .await
+        .unwrap_or(Err(crate::store::StoreError::Database(
+            sqlx::Error::PoolTimedOut,
+        )));
+    let database = match ping {
         Ok(()) => Check {
             ok: true,
             error: None,
@@ -334,7 +354,12 @@ async fn readyz(State(s): State<OpsState>) -> Response {
             }
         }
     };
-    let migrations = match s.calls.store.migrations_current().await {
+    let current = tokio::time::timeout(PROBE_BUDGET, s.calls.store.migrations_current())
+        .await
+        .unwrap_or(Err(crate::store::StoreError::Database(
+            sqlx::Error::PoolTimedOut,
+        )));
+    let migrations = match current {
         Ok(true) => Check {
             ok: true,
             error: None,
@@ -355,9 +380,16 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     };
     let calendar = calendar_check(&s.calls).await;
     let outbox = outbox_check(&s.calls);
-    let status = if !database.ok || !migrations.ok {
+    let call_records = CallRecordsCheck {
+        ok: s.calls.writer.healthy(),
+        waiting: s.calls.writer.waiting(),
+    };
+    // Callers are still served with the database away (answers from memory, requests for a
+    // call back kept in the outbox): stay in the load balancer while the outbox has room.
+    // A schema behind this version is a deployment fault: out.
+    let status = if (database.ok && !migrations.ok) || (!database.ok && !outbox.room) {
         "unavailable"
-    } else if !calendar.ok || !outbox.ok {
+    } else if !database.ok || !calendar.ok || !outbox.ok || !call_records.ok {
         "degraded"
     } else {
         "ready"
@@ -373,11 +405,12 @@ async fn readyz(State(s): State<OpsState>) -> Response {
         },
         calendar,
         outbox,
+        call_records,
     };
-    let code = if body.database.ok && body.migrations.ok {
-        StatusCode::OK
-    } else {
+    let code = if status == "unavailable" {
         StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
     };
     (code, Json(body)).into_response()
 }

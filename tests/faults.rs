@@ -991,17 +991,22 @@ async fn observe(fault: &str, line: &Line, outcomes: &[Outcome]) -> Observed {
 }
 
 /// While the fault lasts, every request made during it waits in the outbox, on disk, and
-/// `/readyz` and `/metrics` count them.
+/// `/readyz` and `/metrics` count them. (A request made before the fault may be there too:
+/// one the database did not take within the webhook's budget, not yet replayed.)
 fn assert_outbox_counted(seen: &Observed, outbox: &Path) {
     let waiting = CAUGHT + FRESH;
     let ready = &seen.ready;
     assert_ne!(ready["status"], "ready", "{ready}");
     assert_eq!(ready["outbox"]["ok"], false, "{ready}");
-    assert_eq!(ready["outbox"]["records"], waiting, "{ready}");
-    assert_eq!(seen.gauge, waiting as i64, "the gauge counts the outbox");
+    let records = ready["outbox"]["records"].as_u64().unwrap_or(0) as usize;
+    assert!(
+        (waiting..=EARLY + waiting).contains(&records),
+        "every request made during the fault is in the outbox: {ready}"
+    );
+    assert_eq!(seen.gauge, records as i64, "the gauge counts the outbox");
     assert_eq!(
         outbox_records(outbox).len(),
-        waiting,
+        records,
         "the requests are on disk while the fault lasts"
     );
 }
@@ -1222,6 +1227,9 @@ async fn postgres_down_mid_surge_callers_hear_every_answer_and_nothing_is_lost()
     let seen = observe("down", &line, &outcomes).await;
     let during = assert_all_served(&outcomes, &serve);
     assert_eq!(seen.ready["database"]["ok"], false, "{}", seen.ready);
+    // Still serving callers (the outbox has room): kept in the load balancer, degraded.
+    assert_eq!(seen.code, 200, "{}", seen.ready);
+    assert_eq!(seen.ready["status"], "degraded", "{}", seen.ready);
     assert_outbox_counted(&seen, &outbox);
 
     proxy.restore().await;

@@ -145,6 +145,11 @@ impl Outbox {
         self.count.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether another record fits.
+    pub fn has_room(&self) -> bool {
+        self.len() < self.max_records
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
