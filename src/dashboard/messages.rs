@@ -1,5 +1,6 @@
 //! Managers keep the line's messages current: write a draft, preview it as callers will
-//! hear it, publish it (every instance uses it from the next call step), and restore any
+//! hear it, publish it (this instance uses it from the next call step, others within
+//! `HELPLINE_CHANGES_CHECK_MS`), and restore any
 //! earlier version. Every change is audited.
 
 use axum::extract::{Path, Query, State};

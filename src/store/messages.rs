@@ -30,7 +30,7 @@ pub trait MessagesStore: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn draft(&self, name: &str) -> Result<Option<MessageVersion>, StoreError>;
     /// Publishes `body` as the new version of `name` (the draft goes), and bumps the content
-    /// revision so every instance uses it from the next call step.
+    /// revision so every instance picks it up (within `HELPLINE_CHANGES_CHECK_MS`).
     async fn publish_message(
         &self,
         name: &str,
