@@ -7,16 +7,24 @@
 //! ```
 //!
 //! Starts `helpline serve` (the release binary) as a child process on a throwaway SQLite
-//! file, then runs `HELPLINE_SURGE_CONNECTIONS` workers (default 50) for
-//! `HELPLINE_SURGE_SECONDS` (default 15). Each worker plays calls from a different number:
-//! the greeting, then one of — the latest update (1), fraud guidance (3), or a call-back
-//! request (2, confirm the number, hospital, subject, no message: the enquiry is stored and
-//! its reference spoken) — then the call's end (status callback), following the action
-//! URLs in the TwiML as Twilio does. It prints webhook requests per second, p50/p99/max
-//! latency, enquiries stored per second, the service's CPU use and peak memory (from
-//! /proc), and the same request figures for the trivial handler (in this process, on the
-//! same machine, same client) with the ratio between the two. Wall-clock figures, printed,
-//! never asserted: docs/performance.md records them.
+//! file and drives it with `HELPLINE_SURGE_CONNECTIONS` concurrent workers (default 50),
+//! following the action URLs in the TwiML as Twilio does, each call from its own number:
+//!
+//! 1. menu steps, for `HELPLINE_SURGE_SECONDS` (default 15): the greeting, the latest update
+//!    (1) or fraud guidance (3), the call's end (status callback);
+//! 2. whole journeys, as long: the same, but one call in three a call-back request (2,
+//!    confirm the number, hospital, subject, no message: the enquiry is stored and its
+//!    reference spoken);
+//! 3. enquiry-creating steps only: `HELPLINE_SURGE_ENQUIRIES` calls (default 10,000) are
+//!    walked up to their last question untimed, then their last steps are timed;
+//! 4. memory with `HELPLINE_SURGE_IN_PROGRESS` calls (default 10,000) in progress (each
+//!    answered the greeting and two questions, none ended);
+//!
+//! then the trivial handler (in this process, on the same machine, same client) for as
+//! long as phase 1. It prints requests per second, p50/p99/max latency, enquiries stored per
+//! second, the service's CPU use and memory (from /proc), and the ratio of menu steps to the
+//! trivial handler. Wall-clock figures, printed, never asserted: docs/performance.md
+//! records them.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,56 +127,83 @@ fn action(twiml: &str) -> Option<String> {
     Some(twiml[start..end].replace("&amp;", "&"))
 }
 
-/// One caller's whole journey.
-async fn journey(client: &reqwest::Client, base: &str, n: u64, tally: &mut Tally) {
-    let sid = format!("CA{n:032x}");
-    let from = format!("+4477009{:05}", n % 100_000);
-    let params = |extra: &[(&str, &str)]| {
-        let mut p: Vec<(String, String)> = vec![
-            (
-                "AccountSid".into(),
-                "AC00000000000000000000000000000000".into(),
-            ),
-            ("CallSid".into(), sid.clone()),
-            ("CallStatus".into(), "in-progress".into()),
-            ("From".into(), from.clone()),
-            ("To".into(), "+441517063602".into()),
-        ];
-        p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        p
-    };
-    let keys: &[&str] = match n % 3 {
-        0 => &["1"],
-        1 => &["3"],
-        _ => &["2", "1", "1", "1", "record"],
-    };
-    let Some(mut twiml) = post(
+/// Twilio's parameters for call `n`, with `extra`.
+fn call_params(n: u64, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = vec![
+        (
+            "AccountSid".into(),
+            "AC00000000000000000000000000000000".into(),
+        ),
+        ("CallSid".into(), format!("CA{n:032x}")),
+        ("CallStatus".into(), "in-progress".into()),
+        ("From".into(), format!("+4477009{:05}", n % 100_000)),
+        ("To".into(), "+441517063602".into()),
+    ];
+    p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    p
+}
+
+/// The keys of journey `n`: the latest update (1), fraud guidance (3), or (`mix` Journeys,
+/// one in three) a call-back request; menu steps only for [`Mix::Menu`].
+fn keys_for(mix: Mix, n: u64) -> &'static [&'static str] {
+    match (mix, n % 3) {
+        (Mix::Menu, k) if k % 2 == 0 => &["1"],
+        (Mix::Menu, _) => &["3"],
+        (_, 0) => &["1"],
+        (_, 1) => &["3"],
+        _ => CALLBACK_KEYS,
+    }
+}
+
+/// A call-back request: 2, confirm the number, the hospital, the subject, no message.
+const CALLBACK_KEYS: &[&str] = &["2", "1", "1", "1", "record"];
+
+/// Walks call `n` from the greeting through `keys`, following the action URLs; the TwiML of
+/// the last step, if every step answered.
+async fn walk(
+    client: &reqwest::Client,
+    base: &str,
+    n: u64,
+    keys: &[&str],
+    tally: &mut Tally,
+) -> Option<String> {
+    let mut twiml = post(
         client,
         base,
         &format!("{PUBLIC}/twilio/voice"),
-        &params(&[]),
+        &call_params(n, &[]),
         tally,
     )
-    .await
-    else {
-        return;
-    };
+    .await?;
     for key in keys {
-        let Some(url) = action(&twiml) else { break };
+        let url = action(&twiml)?;
         let extra: Vec<(&str, &str)> = if *key == "record" {
             vec![("RecordingDuration", "0")]
         } else {
             vec![("Digits", key)]
         };
-        match post(client, base, &url, &params(&extra), tally).await {
-            Some(next) => twiml = next,
-            None => return,
-        }
+        twiml = post(client, base, &url, &call_params(n, &extra), tally).await?;
         if *key == "record" && twiml.contains("reference number") {
             tally.enquiries += 1;
         }
     }
-    let end = params(&[("CallDuration", "60")])
+    Some(twiml)
+}
+
+/// One caller's whole journey, ended by the status callback.
+async fn journey(client: &reqwest::Client, base: &str, n: u64, mix: Mix, tally: &mut Tally) {
+    if walk(client, base, n, keys_for(mix, n), tally)
+        .await
+        .is_none()
+    {
+        return;
+    }
+    hang_up(client, base, n, tally).await;
+}
+
+/// Twilio's status callback: the call is over.
+async fn hang_up(client: &reqwest::Client, base: &str, n: u64, tally: &mut Tally) {
+    let end: Vec<(String, String)> = call_params(n, &[("CallDuration", "60")])
         .into_iter()
         .map(|(k, v)| {
             if k == "CallStatus" {
@@ -177,7 +212,7 @@ async fn journey(client: &reqwest::Client, base: &str, n: u64, tally: &mut Tally
                 (k, v)
             }
         })
-        .collect::<Vec<_>>();
+        .collect();
     let _ = post(
         client,
         base,
@@ -188,13 +223,30 @@ async fn journey(client: &reqwest::Client, base: &str, n: u64, tally: &mut Tally
     .await;
 }
 
-/// `connections` workers playing journeys (or, `trivial`, posting to `/`) for `seconds`.
-async fn drive(base: &str, connections: u64, seconds: u64, trivial: bool) -> (Tally, Duration) {
+/// What the workers of a timed run play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mix {
+    /// Whole journeys: two in three menu-only, one in three a call-back request.
+    Journeys,
+    /// Menu steps only: the greeting, the latest update or fraud guidance, the end.
+    Menu,
+    /// The trivial handler.
+    Trivial,
+}
+
+/// `connections` workers playing `mix` for `seconds`; calls numbered from `first`.
+async fn drive(
+    base: &str,
+    connections: u64,
+    seconds: u64,
+    mix: Mix,
+    first: u64,
+) -> (Tally, Duration) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections as usize)
         .build()
         .expect("an HTTP client");
-    let next = Arc::new(AtomicU64::new(1));
+    let next = Arc::new(AtomicU64::new(first));
     let stop = Instant::now() + Duration::from_secs(seconds);
     let began = Instant::now();
     let mut workers = Vec::new();
@@ -204,11 +256,11 @@ async fn drive(base: &str, connections: u64, seconds: u64, trivial: bool) -> (Ta
             let mut tally = Tally::default();
             while Instant::now() < stop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                if trivial {
+                if mix == Mix::Trivial {
                     let params = vec![("CallSid".to_string(), format!("CA{n:032x}"))];
                     let _ = post(&client, &base, &format!("{PUBLIC}/"), &params, &mut tally).await;
                 } else {
-                    journey(&client, &base, n, &mut tally).await;
+                    journey(&client, &base, n, mix, &mut tally).await;
                 }
             }
             tally
@@ -287,16 +339,45 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(1, usize::from)
     );
 
-    let before = usage(service.0.id()).unwrap_or_default();
-    let (mut real, wall) = drive(&base, connections, seconds, false).await;
-    let after = usage(service.0.id()).unwrap_or_default();
-    let real_rps = real.report("helpline (whole journeys, signed)", wall);
+    let pid = service.0.id();
+    // Call numbers of each phase never meet (every call is new).
+    let (mut menu, wall, cpu) =
+        measured(pid, drive(&base, connections, seconds, Mix::Menu, 1)).await;
+    let menu_rps = menu.report("helpline, menu steps (signed)", wall);
+    println!("  service CPU {cpu:.0}% of one core");
+
+    let (mut whole, wall, cpu) = measured(
+        pid,
+        drive(&base, connections, seconds, Mix::Journeys, 100_000_000),
+    )
+    .await;
+    whole.report(
+        "helpline, whole journeys (a third ask for a call back)",
+        wall,
+    );
     println!(
-        "  enquiries stored and spoken: {} = {:.0}/s; service CPU {:.0}% of one core; peak memory {:.1} MiB",
-        real.enquiries,
-        real.enquiries as f64 / wall.as_secs_f64(),
-        (after.0 - before.0) / wall.as_secs_f64() * 100.0,
-        after.1 as f64 / 1024.0,
+        "  enquiries stored and spoken: {} = {:.0}/s; service CPU {cpu:.0}% of one core",
+        whole.enquiries,
+        whole.enquiries as f64 / wall.as_secs_f64(),
+    );
+
+    let enquiries = env_number("HELPLINE_SURGE_ENQUIRIES", 10_000);
+    let ready = prepare_requests(&base, connections, enquiries, 200_000_000).await;
+    let (mut saving, wall, cpu) = measured(pid, save_requests(&base, connections, ready)).await;
+    saving.report("helpline, enquiry-creating steps only", wall);
+    println!(
+        "  enquiries stored and spoken: {} = {:.0}/s; service CPU {cpu:.0}% of one core",
+        saving.enquiries,
+        saving.enquiries as f64 / wall.as_secs_f64(),
+    );
+
+    let in_progress = env_number("HELPLINE_SURGE_IN_PROGRESS", 10_000);
+    let memory = calls_in_progress(pid, &base, connections, in_progress, 300_000_000).await;
+    let (_, peak) = usage(pid).unwrap_or_default();
+    println!(
+        "  memory with {in_progress} calls in progress: {:.1} MiB resident; peak over the whole run {:.1} MiB",
+        memory as f64 / 1024.0,
+        peak as f64 / 1024.0,
     );
     drop(service);
 
@@ -308,11 +389,138 @@ async fn main() -> anyhow::Result<()> {
         axum::routing::post(|| async { ([("content-type", "text/xml")], TRIVIAL_TWIML) }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let (mut trivial, wall) = drive(&trivial_base, connections, seconds, true).await;
+    let (mut trivial, wall) = drive(&trivial_base, connections, seconds, Mix::Trivial, 1).await;
     let trivial_rps = trivial.report("trivial axum handler (fixed TwiML)", wall);
     println!(
-        "ratio: helpline serves {:.0}% of the trivial handler's requests per second",
-        real_rps / trivial_rps.max(1.0) * 100.0
+        "ratio: helpline's menu steps at {:.0}% of the trivial handler's requests per second",
+        menu_rps / trivial_rps.max(1.0) * 100.0
     );
     Ok(())
+}
+
+/// Runs `work`, with the service's CPU use over it (% of one core).
+async fn measured(
+    pid: u32,
+    work: impl std::future::Future<Output = (Tally, Duration)>,
+) -> (Tally, Duration, f64) {
+    let before = usage(pid).unwrap_or_default();
+    let (tally, wall) = work.await;
+    let after = usage(pid).unwrap_or_default();
+    let cpu = (after.0 - before.0) / wall.as_secs_f64() * 100.0;
+    (tally, wall, cpu)
+}
+
+/// Walks `count` calls (numbered from `first`) up to the last question of a call-back
+/// request, untimed; the action URL of each call's enquiry-creating step.
+async fn prepare_requests(
+    base: &str,
+    connections: u64,
+    count: u64,
+    first: u64,
+) -> Vec<(u64, String)> {
+    let client = reqwest::Client::new();
+    let next = Arc::new(AtomicU64::new(first));
+    let end = first + count;
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (client, base, next) = (client.clone(), base.to_string(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut ready = Vec::new();
+            let mut tally = Tally::default();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end {
+                    return ready;
+                }
+                let before_record = &CALLBACK_KEYS[..CALLBACK_KEYS.len() - 1];
+                if let Some(url) = walk(&client, &base, n, before_record, &mut tally)
+                    .await
+                    .as_deref()
+                    .and_then(action)
+                {
+                    ready.push((n, url));
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap_or_default());
+    }
+    all
+}
+
+/// The enquiry-creating steps of the `ready` calls, `connections` at a time, timed.
+async fn save_requests(
+    base: &str,
+    connections: u64,
+    ready: Vec<(u64, String)>,
+) -> (Tally, Duration) {
+    let client = reqwest::Client::new();
+    let ready = Arc::new(std::sync::Mutex::new(ready));
+    let began = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (client, base, ready) = (client.clone(), base.to_string(), ready.clone());
+        workers.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            loop {
+                let next = ready.lock().ok().and_then(|mut r| r.pop());
+                let Some((n, url)) = next else {
+                    return tally;
+                };
+                let params = call_params(n, &[("RecordingDuration", "0")]);
+                if let Some(twiml) = post(&client, &base, &url, &params, &mut tally).await {
+                    if twiml.contains("reference number") {
+                        tally.enquiries += 1;
+                    }
+                }
+            }
+        }));
+    }
+    let mut all = Tally::default();
+    for w in workers {
+        if let Ok(t) = w.await {
+            all.add(t);
+        }
+    }
+    (all, began.elapsed())
+}
+
+/// Starts `count` calls that stay in progress (the greeting, then into the call-back
+/// questions) and returns the service's resident memory (KiB) with all of them going on.
+async fn calls_in_progress(pid: u32, base: &str, connections: u64, count: u64, first: u64) -> u64 {
+    let client = reqwest::Client::new();
+    let next = Arc::new(AtomicU64::new(first));
+    let end = first + count;
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let (client, base, next) = (client.clone(), base.to_string(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end {
+                    return;
+                }
+                let _ = walk(&client, &base, n, &["2", "1"], &mut tally).await;
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    resident(pid).unwrap_or_default()
+}
+
+/// Resident memory (KiB) of a process now, from /proc.
+fn resident(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

@@ -22,7 +22,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Writes (and the reads that go with them): one connection. SQLite takes one writer at
+    /// a time; with several connections a second writer waits in SQLite's busy handler,
+    /// which sleeps in steps of up to 100 ms. Here it waits its turn in the pool instead.
     pool: SqlitePool,
+    /// Lists and statistics: several connections, reading beside the writer (WAL).
+    read: SqlitePool,
 }
 
 impl SqliteStore {
@@ -39,28 +44,35 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        // An in-memory database exists per connection: keep exactly one, for ever.
-        let pool = if memory {
+        // An in-memory database exists per connection: keep exactly one, for ever, for
+        // reads and writes alike.
+        let single = || {
             SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(8)
-        }
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await?;
+                .acquire_timeout(Duration::from_secs(5))
+        };
+        let pool = single().connect_with(options.clone()).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let read = if memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?
+        };
+        Ok(Self { pool, read })
     }
 }
 
 impl SqliteStore {
-    /// One database: reads go where writes go.
+    /// Reads that need not follow the writer.
     fn reader(&self) -> &SqlitePool {
-        &self.pool
+        &self.read
     }
 }
 
