@@ -378,7 +378,7 @@ impl Store for DownStore {
     async fn apply_writes(
         &self,
         _: &[helpline::store::CallWrite],
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<helpline::store::Applied>, StoreError> {
         if let Some(d) = self.stall {
             tokio::time::sleep(d).await;
         }

@@ -45,6 +45,7 @@ on_both_backends!(
     claims_give_each_enquiry_one_owner,
     a_lease_lets_one_instance_run_a_daily_job,
     an_older_binary_works_on_a_newer_schema,
+    callback_requests_in_one_batch,
 );
 
 fn new_call(sid: &str) -> NewCall {
@@ -556,4 +557,94 @@ async fn an_older_binary_works_on_a_newer_schema(db: &TestDb, store: Arc<dyn Sto
         .expect("an older binary still starts");
     assert!(again.migrations_current().await.unwrap());
     store.ping().await.unwrap();
+}
+
+/// Many call-back requests in one batch (as the batched writer applies them under a surge):
+/// one enquiry each under the reference given; a request repeated within the batch (a
+/// retried webhook) makes none more; a number past its limit joins its oldest open enquiry;
+/// a taken reference gets a new one; an open missed-in-queue entry is folded in.
+async fn callback_requests_in_one_batch(_: &TestDb, store: Arc<dyn Store>) {
+    use helpline::enquiries::{Reference, Source};
+    use helpline::store::{Applied, CallWrite};
+    // Earlier: a missed-in-queue entry for number A, waiting since 09:50.
+    let mut missed = new_enquiry("CA-MISSED");
+    missed.source = Source::MissedInQueue;
+    missed.waiting_since = at("2026-11-24T09:50:00Z");
+    missed.recording = None;
+    store.record_call(&new_call("CA-MISSED")).await.unwrap();
+    let missed = store.create_enquiry(&missed).await.unwrap();
+
+    let request = |sid: &str, number: &str, minute: u32| {
+        let mut e = new_enquiry(sid);
+        e.callback_number = UkNumber::parse(number).unwrap();
+        e.created_at = at(&format!("2026-11-24T10:{minute:02}:00Z"));
+        e.waiting_since = e.created_at;
+        e
+    };
+    let refs: Vec<Reference> = (0..6).map(|_| Reference::random()).collect();
+    let mut writes = Vec::new();
+    // Number A: three requests (limit 2: the third joins the oldest open, the missed entry
+    // having been folded into the first).
+    for (i, sid) in ["CA-A1", "CA-A2", "CA-A3"].iter().enumerate() {
+        writes.push(CallWrite::Call(new_call(sid)));
+        writes.push(CallWrite::CallbackRequest {
+            enquiry: request(sid, "07700900123", 10 + i as u32),
+            reference: refs[i].clone(),
+            max_open: 2,
+        });
+    }
+    // Number B: one request, sent twice in the batch.
+    for _ in 0..2 {
+        writes.push(CallWrite::CallbackRequest {
+            enquiry: request("CA-B1", "07700900456", 11),
+            reference: refs[3].clone(),
+            max_open: 2,
+        });
+    }
+    // Number C: under a reference already taken (the missed entry's).
+    writes.push(CallWrite::CallbackRequest {
+        enquiry: request("CA-C1", "07700900789", 12),
+        reference: missed.reference.clone(),
+        max_open: 2,
+    });
+    let applied = store.apply_writes(&writes).await.unwrap();
+    let made: Vec<helpline::enquiries::Enquiry> = applied
+        .into_iter()
+        .filter_map(|a| match a {
+            Applied::Enquiry(e) => Some(*e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(made.len(), 6, "an answer for every request");
+    let (a1, a2, a3, b1, b1_again, c1) =
+        (&made[0], &made[1], &made[2], &made[3], &made[4], &made[5]);
+    assert_eq!((a1.call_sid.as_str(), &a1.reference), ("CA-A1", &refs[0]));
+    assert_eq!((a2.call_sid.as_str(), &a2.reference), ("CA-A2", &refs[1]));
+    assert_eq!(a3.id, a1.id, "past the limit: joins the oldest open");
+    assert_eq!(
+        a1.waiting_since,
+        at("2026-11-24T09:50:00Z"),
+        "keeps the missed call's earlier time"
+    );
+    assert_eq!(b1.id, b1_again.id, "a repeat in the batch makes none more");
+    assert_eq!(b1.reference, refs[3]);
+    assert_eq!(c1.call_sid, "CA-C1");
+    assert_ne!(
+        c1.reference, missed.reference,
+        "a taken reference is replaced"
+    );
+
+    let all = store.list_enquiries().await.unwrap();
+    assert_eq!(all.len(), 5, "missed, A1, A2, B1, C1: {all:?}");
+    let missed_now = all.iter().find(|e| e.id == missed.id).unwrap();
+    assert_eq!(missed_now.status.as_str(), "merged");
+    assert_eq!(
+        store.enquiry_for_call("CA-A3").await.unwrap().map(|e| e.id),
+        Some(a1.id.clone()),
+        "the joined request is found by its call"
+    );
+    // The same batch again (the writer retrying after a failure) changes nothing.
+    let again = store.apply_writes(&writes).await.unwrap();
+    assert_eq!(again.len(), writes.len());
+    assert_eq!(store.list_enquiries().await.unwrap().len(), 5);
 }

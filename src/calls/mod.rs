@@ -20,7 +20,7 @@ use crate::flows::{Answers, Context, Flow, Input, QueueWait, Turn, Wait};
 use crate::hours::live::LiveHours;
 use crate::hours::{speech, LONDON};
 use crate::phone::UkNumber;
-use crate::store::{CallEnd, CallWrite, NewCall, NewStep, Store, StoreError};
+use crate::store::{Applied, CallEnd, CallWrite, NewCall, NewStep, Store, StoreError};
 use state::CallState;
 use tokio::time::Instant;
 
@@ -198,9 +198,10 @@ impl Calls {
         let read = async {
             let answers = self.store.answers(&call.call_sid).await?;
             let enquiry = self.store.enquiry_for_call(&call.call_sid).await?;
-            Ok::<_, StoreError>((answers, enquiry))
+            let joined = self.store.call(&call.call_sid).await?;
+            Ok::<_, StoreError>((answers, enquiry, joined.and_then(|c| c.queue_joined_at)))
         };
-        let (answers, enquiry) = tokio::time::timeout_at(deadline, read)
+        let (answers, enquiry, queue_joined_at) = tokio::time::timeout_at(deadline, read)
             .await
             .map_err(|_| CallError::TooSlow)??;
         let mut enquiry = enquiry.map(|e| (e.reference, e.callback_due));
@@ -217,6 +218,7 @@ impl Calls {
             seq: seq.saturating_sub(1),
             answers,
             enquiry,
+            queue_joined_at,
         })
     }
 
@@ -269,7 +271,7 @@ impl Calls {
     /// Hands `writes` to the batched writer and waits for them within the budget (not at
     /// all while the database is failing). `None`: not known to be written yet (they will
     /// be, once the database takes them).
-    async fn write(&self, writes: Vec<CallWrite>, deadline: Instant) -> Option<Vec<bool>> {
+    async fn write(&self, writes: Vec<CallWrite>, deadline: Instant) -> Option<Vec<Applied>> {
         let healthy = self.writer.healthy();
         let written = self.writer.submit(writes);
         if !healthy {
@@ -578,6 +580,7 @@ impl Calls {
         let CallState {
             mut answers,
             mut enquiry,
+            mut queue_joined_at,
             ..
         } = state;
         for a in &turn.answers {
@@ -612,7 +615,7 @@ impl Calls {
             answer: a.clone(),
         }));
         let fresh = match self.write(writes, deadline).await {
-            Some(fresh) => fresh.get(1).copied().unwrap_or(!retried),
+            Some(fresh) => fresh.get(1).map_or(!retried, Applied::is_new),
             None => !retried,
         };
         self.stepped(call, seq, step.node, &outcome, fresh);
@@ -622,7 +625,9 @@ impl Calls {
         let mut wait = turn.wait;
         let mut stored = None;
         if let Wait::SaveEnquiry { then } = &wait {
-            let (spoken, saved) = self.request_call_back(call, &answers, now).await?;
+            let (spoken, saved) = self
+                .request_call_back(call, &answers, enquiry.as_ref(), queue_joined_at, now)
+                .await?;
             add_reference_vars(&mut ctx, &spoken.0, spoken.1);
             enquiry = Some(spoken);
             // Folded into an earlier open enquiry (too many from one number): the caller hears
@@ -653,6 +658,7 @@ impl Calls {
             stored = saved;
         }
         if let Wait::Queue { .. } = &wait {
+            queue_joined_at.get_or_insert(now);
             self.write(
                 vec![CallWrite::QueueJoined {
                     call_sid: call.call_sid.clone(),
@@ -674,6 +680,7 @@ impl Calls {
                 seq,
                 answers,
                 enquiry,
+                queue_joined_at,
             },
         );
         let reply = Reply {
@@ -686,17 +693,24 @@ impl Calls {
         Ok((reply, fresh))
     }
 
-    /// Stores the caller's request for a call back before its reference is spoken: in the
-    /// database if it answers within the budget, else in the outbox under the same
-    /// reference (a late database write and the outbox's replay then agree, and the replay
-    /// stores nothing twice). The reference and date the caller is to hear, and the enquiry
-    /// when the database took it.
+    /// Stores the caller's request for a call back before its reference is spoken: through
+    /// the batched writer if the database answers within the budget, else in the outbox
+    /// under the same reference (a late database write and the outbox's replay then agree,
+    /// and the replay stores nothing twice). The reference and date the caller is to hear,
+    /// and the enquiry when the database took it.
     async fn request_call_back(
         &self,
         call: &CallInfo,
         answers: &Answers,
+        known: Option<&(crate::enquiries::Reference, NaiveDate)>,
+        queue_joined_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<((crate::enquiries::Reference, NaiveDate), Option<Enquiry>), CallError> {
+        // The call already has its enquiry (a retried webhook, or a second request in one
+        // call): the same reference again.
+        if let Some(known) = known {
+            return Ok((known.clone(), None));
+        }
         // A retried webhook for a request already in the outbox hears its reference again,
         // even if the database is back before the replay.
         if let Some(outbox) = &self.outbox {
@@ -704,134 +718,67 @@ impl Calls {
                 return Ok(((kept.reference, kept.callback_due), None));
             }
         }
+        let enquiry = self.new_request(call, answers, queue_joined_at, now)?;
         let reference = crate::enquiries::Reference::random();
+        let write = CallWrite::CallbackRequest {
+            enquiry: enquiry.clone(),
+            reference: reference.clone(),
+            max_open: self.max_open_per_number,
+        };
         let Some(outbox) = self.outbox.clone() else {
             // `helpline simulate`: the database or nothing.
-            let e = self.save_enquiry(call, answers, now, &reference).await?;
-            return Ok(((e.reference.clone(), e.callback_due), Some(e)));
+            let written = self.writer.submit(vec![write]).await;
+            return match written {
+                Ok(Ok(applied)) => match applied.into_iter().next() {
+                    Some(Applied::Enquiry(e)) => {
+                        Ok(((e.reference.clone(), e.callback_due), Some(*e)))
+                    }
+                    _ => Err(CallError::IncompleteEnquiry),
+                },
+                _ => Err(CallError::TooSlow),
+            };
         };
-        // Its own budget (the step's may be spent), and its own task: a write that
-        // outlives the budget still completes rather than being cut off half-way.
-        let calls = self.clone();
-        let (c, a, r) = (call.clone(), answers.clone(), reference.clone());
-        let saving = tokio::spawn(async move { calls.save_enquiry(&c, &a, now, &r).await });
-        let failure = if self.writer.healthy() {
-            match tokio::time::timeout(self.budget, saving).await {
-                Ok(Ok(Ok(e))) => return Ok(((e.reference.clone(), e.callback_due), Some(e))),
-                Ok(Ok(Err(CallError::Store(e)))) => e.to_string(),
-                Ok(Ok(Err(e))) => return Err(e),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "no answer within the budget".to_string(),
+        // Its own budget (the step's may be spent).
+        if let Some(applied) = self.write(vec![write], Instant::now() + self.budget).await {
+            if let Some(Applied::Enquiry(e)) = applied.into_iter().next() {
+                if e.call_sid == call.call_sid {
+                    tracing::info!(call_sid = %call.call_sid, reference = %e.reference, "enquiry stored");
+                }
+                return Ok(((e.reference.clone(), e.callback_due), Some(*e)));
             }
-        } else {
-            "the database is failing".to_string()
-        };
-        tracing::error!(call_sid = %call.call_sid, error = %failure, "the database cannot store the enquiry now; keeping it in the outbox");
-        let kept = self
-            .keep_in_outbox(&outbox, call, answers, now, reference)
-            .await?;
+        }
+        tracing::error!(call_sid = %call.call_sid, "the database cannot store the enquiry now; keeping it in the outbox");
+        let kept = outbox.keep_as(&enquiry, reference).await?;
+        self.metrics.outbox_records(outbox.len());
+        tracing::warn!(call_sid = %call.call_sid, reference = %kept.reference, waiting = outbox.len(), "enquiry kept in the outbox");
         Ok(((kept.reference, kept.callback_due), None))
     }
 
-    /// The request written to the outbox (or found there, for a retried webhook) under a
-    /// reference made here: on disk before the caller hears it.
-    async fn keep_in_outbox(
+    /// The enquiry a call-back request makes, from the caller's answers.
+    fn new_request(
         &self,
-        outbox: &crate::enquiries::outbox::Outbox,
         call: &CallInfo,
         answers: &Answers,
+        queue_joined_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-        reference: crate::enquiries::Reference,
-    ) -> Result<crate::enquiries::outbox::OutboxRecord, CallError> {
+    ) -> Result<NewEnquiry, CallError> {
         let (Some(number), Some(trust), Some(category)) =
             (&answers.callback_number, answers.trust, answers.category)
         else {
             return Err(CallError::IncompleteEnquiry);
         };
-        let kept = outbox
-            .keep_as(
-                &NewEnquiry {
-                    call_sid: call.call_sid.clone(),
-                    callback_number: number.clone(),
-                    trust,
-                    category,
-                    recording: answers.message.clone(),
-                    created_at: now,
-                    callback_due: self.callback_due(now),
-                    source: crate::enquiries::Source::CallbackRequest,
-                    waiting_since: now,
-                },
-                reference,
-            )
-            .await?;
-        self.metrics.outbox_records(outbox.len());
-        tracing::warn!(call_sid = %call.call_sid, reference = %kept.reference, waiting = outbox.len(), "enquiry kept in the outbox");
-        Ok(kept)
-    }
-
-    /// Stores the enquiry under `reference` (unless the call already has one, or the
-    /// request is folded into the number's open one).
-    async fn save_enquiry(
-        &self,
-        call: &CallInfo,
-        answers: &Answers,
-        now: DateTime<Utc>,
-        reference: &crate::enquiries::Reference,
-    ) -> Result<Enquiry, CallError> {
-        let (Some(number), Some(trust), Some(category)) =
-            (&answers.callback_number, answers.trust, answers.category)
-        else {
-            return Err(CallError::IncompleteEnquiry);
-        };
-        // A retried webhook: the same answer as the first time.
-        if let Some(done) = self.store.enquiry_for_call(&call.call_sid).await? {
-            return Ok(done);
-        }
-        // Rate limit per number: a robocaller (or a worried caller ringing again and again)
-        // cannot fill the call-back list; their request joins the oldest open one. (Two
-        // requests from one number at the same instant may both pass: at most one over.)
-        let limit = i64::from(self.max_open_per_number.max(1));
-        if self.store.open_enquiry_count(number.e164()).await? >= limit {
-            if let Some(open) = self.store.open_enquiry_for_number(number.e164()).await? {
-                if self
-                    .store
-                    .fold_request(&call.call_sid, &open.id, now)
-                    .await?
-                {
-                    tracing::warn!(call_sid = %call.call_sid, enquiry = %open.id, limit,
-                        "call-back request folded into an open enquiry: the number has the most allowed");
-                }
-                return Ok(open);
-            }
-        }
-        let due = self.callback_due(now);
-        // A caller who left the queue to ask keeps the time they joined it.
-        let waiting_since = self
-            .store
-            .call(&call.call_sid)
-            .await?
-            .and_then(|c| c.queue_joined_at)
-            .map_or(now, |joined| joined.min(now));
-        let enquiry = self
-            .store
-            .create_enquiry_with(
-                &NewEnquiry {
-                    call_sid: call.call_sid.clone(),
-                    callback_number: number.clone(),
-                    trust,
-                    category,
-                    recording: answers.message.clone(),
-                    created_at: now,
-                    callback_due: due,
-                    source: crate::enquiries::Source::CallbackRequest,
-                    waiting_since,
-                },
-                Some(reference),
-            )
-            .await?;
-        tracing::info!(call_sid = %call.call_sid, reference = %enquiry.reference, "enquiry stored");
-
-        Ok(enquiry)
+        Ok(NewEnquiry {
+            call_sid: call.call_sid.clone(),
+            callback_number: number.clone(),
+            trust,
+            category,
+            recording: answers.message.clone(),
+            created_at: now,
+            callback_due: self.callback_due(now),
+            source: crate::enquiries::Source::CallbackRequest,
+            // A caller who left the queue to ask keeps the time they joined it.
+            waiting_since: queue_joined_at.map_or(now, |joined| joined.min(now)),
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::enquiries::Reference;
 use crate::flows::Answers;
@@ -31,6 +31,8 @@ pub struct CallState {
     pub answers: Answers,
     /// The reference the caller was given and the day promised, once they have one.
     pub enquiry: Option<(Reference, NaiveDate)>,
+    /// When the caller first joined the adviser queue (a request made after keeps that time).
+    pub queue_joined_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug)]

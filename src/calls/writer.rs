@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ops::Metrics;
-use crate::store::{CallWrite, Store, StoreError};
+use crate::store::{Applied, CallWrite, Store, StoreError};
 
 /// Writes held while the database is failing; beyond this the oldest are dropped (they are
 /// statistics and call progress: a request for a call back is kept by the outbox instead).
@@ -27,8 +27,8 @@ const MAX_BATCH: usize = 512;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// What became of one webhook's writes: for each, whether it was new ([`Store::apply_writes`]).
-pub type Written = Result<Vec<bool>, String>;
+/// What became of one webhook's writes ([`Store::apply_writes`]).
+pub type Written = Result<Vec<Applied>, String>;
 
 struct Job {
     writes: Vec<CallWrite>,
@@ -203,7 +203,7 @@ async fn run(store: Arc<dyn Store>, mut jobs: mpsc::UnboundedReceiver<Job>, shar
 }
 
 /// Applies every job's writes in one transaction; each job's share of the results.
-async fn apply(store: &dyn Store, jobs: &[Job]) -> Result<Vec<Vec<bool>>, StoreError> {
+async fn apply(store: &dyn Store, jobs: &[Job]) -> Result<Vec<Vec<Applied>>, StoreError> {
     let writes: Vec<CallWrite> = jobs.iter().flat_map(|j| j.writes.clone()).collect();
     let fresh = store.apply_writes(&writes).await?;
     let mut rest = fresh.into_iter();

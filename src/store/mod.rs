@@ -90,6 +90,33 @@ pub enum CallWrite {
     },
     /// Twilio's status callback.
     Ended(CallEnd),
+    /// A caller's request for a call back, under `reference` (made before the write, so
+    /// the outbox can keep the same one if the database does not answer in time). Applied
+    /// after everything else in the batch; the call's own enquiry if it already has one;
+    /// folded into the number's oldest open enquiry when the number has `max_open` open.
+    CallbackRequest {
+        enquiry: NewEnquiry,
+        reference: crate::enquiries::Reference,
+        max_open: u32,
+    },
+}
+
+/// What became of one [`CallWrite`].
+#[derive(Debug, Clone)]
+pub enum Applied {
+    /// Written (for a step: for the first time).
+    New,
+    /// A step already recorded: a retried webhook.
+    Repeat,
+    /// The enquiry a call-back request made, joined, or found already made.
+    Enquiry(Box<Enquiry>),
+}
+
+impl Applied {
+    /// False only for a step already recorded.
+    pub fn is_new(&self) -> bool {
+        !matches!(self, Applied::Repeat)
+    }
 }
 
 /// How a call ended (Twilio's status callback).
@@ -183,9 +210,9 @@ pub trait Store:
 {
     /// Applies `writes` in one transaction: the calls first (so everything else can refer to
     /// them), then the steps, then the answers (the last of each kind per call wins), then
-    /// the rest in order. Returns for each write whether it was new: false only for a step
-    /// already recorded (a retried webhook).
-    async fn apply_writes(&self, writes: &[CallWrite]) -> Result<Vec<bool>, StoreError>;
+    /// queue joins, leaves and ends in order, then the call-back requests. Returns what
+    /// became of each write.
+    async fn apply_writes(&self, writes: &[CallWrite]) -> Result<Vec<Applied>, StoreError>;
     /// Records a new call; a second call with the same SID changes nothing.
     async fn record_call(&self, call: &NewCall) -> Result<(), StoreError> {
         self.apply_writes(&[CallWrite::Call(call.clone())]).await?;
@@ -194,7 +221,7 @@ pub trait Store:
     /// Records a step; returns false when this (call, seq) was already recorded (a retried webhook).
     async fn record_step(&self, step: &NewStep) -> Result<bool, StoreError> {
         let fresh = self.apply_writes(&[CallWrite::Step(step.clone())]).await?;
-        Ok(fresh.first().copied().unwrap_or(false))
+        Ok(fresh.first().is_some_and(Applied::is_new))
     }
     async fn answers(&self, call_sid: &str) -> Result<Answers, StoreError>;
     async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError> {

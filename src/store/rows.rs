@@ -13,6 +13,13 @@ pub const ENQUIRY_COLUMNS: &str =
      COALESCE(waiting_since, created_at) AS waiting_since, attempts, next_attempt_on, closed_at, \
      claimed_by, claimed_at, missed_calls, unanswered";
 
+/// [`ENQUIRY_COLUMNS`] of a table aliased `e` (for joins).
+pub const ENQUIRY_COLUMNS_OF_E: &str =
+    "e.id, e.reference, e.call_sid, e.callback_number, e.trust, e.category, e.recording_url, \
+     e.recording_duration, e.status, e.created_at, e.callback_due, e.source, \
+     COALESCE(e.waiting_since, e.created_at) AS waiting_since, e.attempts, e.next_attempt_on, e.closed_at, \
+     e.claimed_by, e.claimed_at, e.missed_calls, e.unanswered";
+
 /// The statuses still to be worked on, for SQL (`status IN …`).
 pub const OPEN_STATUSES: &str = "('new', 'retry', 'follow-up')";
 

@@ -10,6 +10,246 @@
 macro_rules! sql_store {
     ($store:ident, $db:ty, $skip_locked:expr) => {
         impl $store {
+            /// Call-back requests (write index, request, reference, open enquiries allowed per
+            /// number), a batch at a time in a handful of statements whatever the batch's size:
+            /// each call's own enquiry if it has one (or the one its request joined before);
+            /// else, for a number with `max_open` open, folded into its oldest (counted there
+            /// as a repeat request); else inserted under its reference (a new one if that is
+            /// taken), folding in the number's open missed-in-queue entries and keeping their
+            /// earlier waiting time. The enquiry for each write index.
+            ///
+            /// Requests from one number are taken in turn (rounds: the first from each number,
+            /// then the second…), so they see each other exactly as if made one by one.
+            async fn callback_requests(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                requests: &[(usize, &NewEnquiry, &Reference, u32)],
+            ) -> Result<std::collections::HashMap<usize, Enquiry>, StoreError> {
+                let mut made = std::collections::HashMap::new();
+                let mut left: Vec<(usize, &NewEnquiry, &Reference, u32)> = requests.to_vec();
+                while !left.is_empty() {
+                    let mut seen = std::collections::HashSet::new();
+                    let (round, later): (Vec<_>, Vec<_>) = left
+                        .into_iter()
+                        .partition(|r| seen.insert(r.1.callback_number.e164().to_string()));
+                    made.extend(Self::callback_round(tx, &round).await?);
+                    left = later;
+                }
+                Ok(made)
+            }
+
+            /// One round of [`Self::callback_requests`]: at most one request per number.
+            async fn callback_round(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                requests: &[(usize, &NewEnquiry, &Reference, u32)],
+            ) -> Result<std::collections::HashMap<usize, Enquiry>, StoreError> {
+                use std::collections::HashMap;
+                let mut made: HashMap<usize, Enquiry> = HashMap::new();
+                if requests.is_empty() {
+                    return Ok(made);
+                }
+                let calls: Vec<&str> = requests.iter().map(|r| r.1.call_sid.as_str()).collect();
+                let numbers: Vec<&str> = requests.iter().map(|r| r.1.callback_number.e164()).collect();
+                let in_list = |q: &mut sqlx::QueryBuilder<'_, $db>, items: &[&str]| {
+                    q.push("(");
+                    let mut list = q.separated(", ");
+                    for item in items {
+                        list.push_bind(item.to_string());
+                    }
+                    q.push(")");
+                };
+                // The calls' own enquiries (a retried request).
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE call_sid IN "
+                ));
+                in_list(&mut q, &calls);
+                let own: Vec<EnquiryRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+                let mut by_call: HashMap<String, Enquiry> = HashMap::new();
+                for row in own {
+                    let e = Enquiry::try_from(row)?;
+                    by_call.insert(e.call_sid.clone(), e);
+                }
+                // Requests folded into another enquiry before.
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT f.call_sid AS folded_call, {} FROM enquiry_calls f JOIN enquiries e ON e.id = f.enquiry_id WHERE f.call_sid IN ",
+                    ENQUIRY_COLUMNS_OF_E
+                ));
+                in_list(&mut q, &calls);
+                let folded = q.build().fetch_all(&mut **tx).await?;
+                for row in &folded {
+                    let call: String = row.try_get("folded_call")?;
+                    let e = Enquiry::try_from(<EnquiryRow as sqlx::FromRow<_>>::from_row(row)?)?;
+                    by_call.entry(call).or_insert(e);
+                }
+                // Open enquiries per number.
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT callback_number, COUNT(*) FROM enquiries WHERE status IN ",
+                );
+                q.push(OPEN_STATUSES);
+                q.push(" AND callback_number IN ");
+                in_list(&mut q, &numbers);
+                q.push(" GROUP BY callback_number");
+                let counts: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut **tx).await?;
+                let mut open: HashMap<String, i64> = counts.into_iter().collect();
+
+                let mut to_insert: Vec<(usize, &NewEnquiry, Reference)> = Vec::new();
+                for &(i, e, reference, max_open) in requests {
+                    if let Some(done) = by_call.get(&e.call_sid) {
+                        made.insert(i, done.clone());
+                        continue;
+                    }
+                    let number = e.callback_number.e164();
+                    let count = open.entry(number.to_string()).or_insert(0);
+                    if *count >= i64::from(max_open.max(1)) {
+                        // Too many from one number: joins its oldest open enquiry (rare: a
+                        // statement or three of its own).
+                        let oldest: Option<EnquiryRow> = sqlx::query_as(&format!(
+                            "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE callback_number = $1 AND status IN {OPEN_STATUSES} \
+                             ORDER BY created_at LIMIT 1"
+                        ))
+                        .bind(number)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        if let Some(oldest) = oldest {
+                            let oldest = Enquiry::try_from(oldest)?;
+                            let joined = sqlx::query(
+                                "INSERT INTO enquiry_calls (call_sid, enquiry_id, at) VALUES ($1, $2, $3) \
+                                 ON CONFLICT (call_sid) DO NOTHING",
+                            )
+                            .bind(&e.call_sid)
+                            .bind(&oldest.id)
+                            .bind(e.created_at)
+                            .execute(&mut **tx)
+                            .await?;
+                            if joined.rows_affected() == 1 {
+                                sqlx::query("UPDATE enquiries SET repeat_requests = repeat_requests + 1 WHERE id = $1")
+                                    .bind(&oldest.id)
+                                    .execute(&mut **tx)
+                                    .await?;
+                                tracing::warn!(call_sid = %e.call_sid, enquiry = %oldest.id, max_open,
+                                    "call-back request folded into an open enquiry: the number has the most allowed");
+                            }
+                            by_call.insert(e.call_sid.clone(), oldest.clone());
+                            made.insert(i, oldest);
+                            continue;
+                        }
+                    }
+                    *count += 1;
+                    to_insert.push((i, e, reference.clone()));
+                }
+
+                // One statement for them all; a row whose reference is taken is tried again
+                // under a new one.
+                for attempt in 0..super::REFERENCE_TRIES {
+                    if to_insert.is_empty() {
+                        break;
+                    }
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO enquiries (id, reference, call_sid, callback_number, trust, category, \
+                         recording_url, recording_duration, status, created_at, callback_due, source, waiting_since, not_counted) ",
+                    );
+                    q.push_values(&to_insert, |mut row, (_, e, reference)| {
+                        row.push_bind(uuid::Uuid::new_v4().to_string())
+                            .push_bind(reference.as_str().to_string())
+                            .push_bind(e.call_sid.clone())
+                            .push_bind(e.callback_number.e164().to_string())
+                            .push_bind(e.trust.as_str())
+                            .push_bind(e.category.as_str())
+                            .push_bind(e.recording.as_ref().map(|r| r.url.clone()))
+                            .push_bind(e.recording.as_ref().map(|r| i64::from(r.duration_seconds)))
+                            .push("'new'")
+                            .push_bind(e.created_at)
+                            .push_bind(e.callback_due)
+                            .push_bind(e.source.as_str())
+                            .push_bind(e.waiting_since)
+                            .push("COALESCE((SELECT c.simulated OR c.test_call FROM calls c WHERE c.call_sid = ")
+                            .push_bind_unseparated(e.call_sid.clone())
+                            .push_unseparated("), FALSE)");
+                    });
+                    q.push(" ON CONFLICT DO NOTHING RETURNING ");
+                    q.push(ENQUIRY_COLUMNS);
+                    let rows: Vec<EnquiryRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+                    let mut stored: HashMap<String, Enquiry> = HashMap::new();
+                    for row in rows {
+                        let e = Enquiry::try_from(row)?;
+                        stored.insert(e.call_sid.clone(), e);
+                    }
+                    let mut again = Vec::new();
+                    for (i, e, _) in to_insert {
+                        if let Some(done) = stored.remove(&e.call_sid) {
+                            made.insert(i, done);
+                            continue;
+                        }
+                        // Not inserted: the call's enquiry arrived meanwhile, or the
+                        // reference is taken.
+                        let existing: Option<EnquiryRow> = sqlx::query_as(&format!(
+                            "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE call_sid = $1"
+                        ))
+                        .bind(&e.call_sid)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        match existing {
+                            Some(row) => {
+                                made.insert(i, Enquiry::try_from(row)?);
+                            }
+                            None => {
+                                tracing::warn!(call_sid = %e.call_sid, attempt, "enquiry reference taken; trying another");
+                                again.push((i, e, Reference::random()));
+                            }
+                        }
+                    }
+                    to_insert = again;
+                }
+                if !to_insert.is_empty() {
+                    return Err(StoreError::NoFreeReference(super::REFERENCE_TRIES));
+                }
+
+                // A caller who gave up in the queue earlier keeps their place: their open
+                // missed-in-queue entries are folded into the new request, which takes the
+                // earlier time.
+                let new: Vec<(usize, String, String)> = requests
+                    .iter()
+                    .filter_map(|&(i, e, _, _)| {
+                        made.get(&i)
+                            .filter(|m| m.call_sid == e.call_sid && m.source == crate::enquiries::Source::CallbackRequest)
+                            .map(|m| (i, m.callback_number.clone(), m.id.clone()))
+                    })
+                    .collect();
+                if !new.is_empty() {
+                    let closed_at = requests.iter().map(|r| r.1.created_at).max();
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE enquiries SET status = 'merged', claimed_by = NULL, claimed_at = NULL, closed_at = ",
+                    );
+                    q.push_bind(closed_at);
+                    q.push(" WHERE source = 'missed-in-queue' AND status IN ");
+                    q.push(OPEN_STATUSES);
+                    q.push(" AND callback_number IN ");
+                    let new_numbers: Vec<&str> = new.iter().map(|n| n.1.as_str()).collect();
+                    in_list(&mut q, &new_numbers);
+                    q.push(" AND call_sid NOT IN ");
+                    in_list(&mut q, &calls);
+                    q.push(" RETURNING callback_number, COALESCE(waiting_since, created_at)");
+                    let merged: Vec<(String, DateTime<Utc>)> = q.build_query_as().fetch_all(&mut **tx).await?;
+                    let mut earliest: HashMap<String, DateTime<Utc>> = HashMap::new();
+                    for (number, at) in merged {
+                        let e = earliest.entry(number).or_insert(at);
+                        *e = (*e).min(at);
+                    }
+                    for (i, number, id) in new {
+                        let Some(&at) = earliest.get(&number) else { continue };
+                        let Some(m) = made.get_mut(&i) else { continue };
+                        if at < m.waiting_since {
+                            sqlx::query("UPDATE enquiries SET waiting_since = $1 WHERE id = $2")
+                                .bind(at)
+                                .bind(&id)
+                                .execute(&mut **tx)
+                                .await?;
+                            m.waiting_since = at;
+                        }
+                    }
+                }
+                Ok(made)
+            }
+
             /// Every change to closures or the stored calendar bumps the revision, in the same transaction.
             async fn bump_revision(tx: &mut sqlx::Transaction<'_, $db>) -> Result<(), StoreError> {
                 sqlx::query("UPDATE hours_revision SET revision = revision + 1 WHERE id = 1")
@@ -21,7 +261,7 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl Store for $store {
-            async fn apply_writes(&self, writes: &[CallWrite]) -> Result<Vec<bool>, StoreError> {
+            async fn apply_writes(&self, writes: &[CallWrite]) -> Result<Vec<super::Applied>, StoreError> {
                 use std::collections::{HashMap, HashSet};
                 /// Rows per multi-row statement: well within both databases' limits on
                 /// bound parameters.
@@ -36,7 +276,8 @@ macro_rules! sql_store {
                 let mut answers: Vec<(&str, &'static str, String)> = Vec::new();
                 let mut answer_at: HashMap<(&str, &'static str), usize> = HashMap::new();
                 let mut rest = Vec::new();
-                for w in writes {
+                let mut requests = Vec::new();
+                for (i, w) in writes.iter().enumerate() {
                     match w {
                         CallWrite::Call(c) => calls.push(c),
                         CallWrite::Step(s) => steps.push(s),
@@ -50,6 +291,9 @@ macro_rules! sql_store {
                                     }
                                 }
                             }
+                        }
+                        CallWrite::CallbackRequest { enquiry, reference, max_open } => {
+                            requests.push((i, enquiry, reference, *max_open))
                         }
                         other => rest.push(other),
                     }
@@ -136,18 +380,31 @@ macro_rules! sql_store {
                             .execute(&mut *tx)
                             .await?;
                         }
-                        CallWrite::Call(_) | CallWrite::Step(_) | CallWrite::Answer { .. } => {}
+                        CallWrite::Call(_)
+                        | CallWrite::Step(_)
+                        | CallWrite::Answer { .. }
+                        | CallWrite::CallbackRequest { .. } => {}
                     }
                 }
+                let mut made = Self::callback_requests(&mut tx, &requests).await?;
                 tx.commit().await?;
                 // The first write of a step in this batch is the new one; a repeat is a retry.
-                Ok(writes
+                writes
                     .iter()
-                    .map(|w| match w {
-                        CallWrite::Step(s) => inserted.remove(&(s.call_sid.clone(), i64::from(s.seq))),
-                        _ => true,
+                    .enumerate()
+                    .map(|(i, w)| match w {
+                        CallWrite::Step(s) => Ok(if inserted.remove(&(s.call_sid.clone(), i64::from(s.seq))) {
+                            super::Applied::New
+                        } else {
+                            super::Applied::Repeat
+                        }),
+                        CallWrite::CallbackRequest { .. } => made
+                            .remove(&i)
+                            .map(|e| super::Applied::Enquiry(Box::new(e)))
+                            .ok_or_else(|| StoreError::Corrupt("a call-back request came to nothing".into())),
+                        _ => Ok(super::Applied::New),
                     })
-                    .collect())
+                    .collect()
             }
 
             async fn answers(&self, call_sid: &str) -> Result<Answers, StoreError> {
