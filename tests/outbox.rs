@@ -181,7 +181,7 @@ async fn a_request_the_database_refuses_is_kept_spoken_and_stored_once_later() {
     assert!(app.metrics().await.contains("helpline_outbox_records 0"));
 
     // Replaying the same records again (twice) stores nothing more.
-    let replay = Outbox::open(&copy, 10_000).unwrap();
+    let replay = Outbox::open(&copy, 10_000, app.store.data_keys()).unwrap();
     assert_eq!(replay.len(), 1);
     assert_eq!(replay.replay(app.store.as_ref()).await.unwrap(), 1);
     assert_eq!(replay.replay(app.store.as_ref()).await.unwrap(), 0);

@@ -21,18 +21,23 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl Store for $store {
+            // (Personal values are sealed with `self.keys` on the way in and opened on the
+            // way out: crate::crypto, super::sealing.)
             async fn record_call(&self, call: &NewCall) -> Result<(), StoreError> {
+                // The caller's number sealed, with its lookup hash (crate::crypto).
+                let (caller, caller_hash) = self.keys.seal_indexed_opt(crate::crypto::Kind::PhoneNumber, call.caller.as_deref());
                 sqlx::query(
-                    "INSERT INTO calls (call_sid, caller, started_at, in_hours, simulated, test_call) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
+                    "INSERT INTO calls (call_sid, caller, caller_hash, started_at, in_hours, simulated, test_call) \
+                     VALUES ($1, $2, $7, $3, $4, $5, $6) \
                      ON CONFLICT (call_sid) DO NOTHING",
                 )
                 .bind(&call.call_sid)
-                .bind(&call.caller)
+                .bind(caller)
                 .bind(call.started_at)
                 .bind(call.in_hours)
                 .bind(call.simulated)
                 .bind(call.test_call)
+                .bind(caller_hash)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -61,12 +66,12 @@ macro_rules! sql_store {
                         .bind(call_sid)
                         .fetch_all(&self.pool)
                         .await?;
-                answers_from_pairs(pairs)
+                answers_from_pairs(pairs, &self.keys)
             }
 
             async fn save_answer(&self, call_sid: &str, answer: &Answer) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
-                for (name, value) in answer_pairs(answer) {
+                for (name, value) in answer_pairs(answer, &self.keys) {
                     sqlx::query(
                         "INSERT INTO call_answers (call_sid, name, value) VALUES ($1, $2, $3) \
                          ON CONFLICT (call_sid, name) DO UPDATE SET value = excluded.value",
@@ -90,6 +95,10 @@ macro_rules! sql_store {
                 if let Some(existing) = self.enquiry_for_call(&e.call_sid).await? {
                     return Ok(existing);
                 }
+                // Sealed once for every try; the number is looked up by its hashes.
+                let number = self.keys.seal_indexed(crate::crypto::Kind::PhoneNumber, e.callback_number.e164());
+                let recording = e.recording.as_ref().map(|r| self.keys.seal(crate::crypto::Kind::Recording, &r.url));
+                let hashes = self.keys.lookups(crate::crypto::Kind::PhoneNumber, e.callback_number.e164());
                 for attempt in 0..super::REFERENCE_TRIES {
                     let reference = match given {
                         Some(r) if attempt == 0 => r.clone(),
@@ -98,22 +107,23 @@ macro_rules! sql_store {
                     let mut tx = self.pool.begin().await?;
                     let inserted = sqlx::query(
                         "INSERT INTO enquiries (id, reference, call_sid, callback_number, trust, category, \
-                         recording_url, recording_duration, status, created_at, callback_due, source, waiting_since, not_counted) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10, $11, $12, \
+                         recording_url, recording_duration, status, created_at, callback_due, source, waiting_since, callback_hash, not_counted) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10, $11, $12, $13, \
                          COALESCE((SELECT c.simulated OR c.test_call FROM calls c WHERE c.call_sid = $3), FALSE)) ON CONFLICT (call_sid) DO NOTHING",
                     )
                     .bind(uuid::Uuid::new_v4().to_string())
                     .bind(reference.as_str())
                     .bind(&e.call_sid)
-                    .bind(e.callback_number.e164())
+                    .bind(&number.value)
                     .bind(e.trust.as_str())
                     .bind(e.category.as_str())
-                    .bind(e.recording.as_ref().map(|r| r.url.as_str()))
+                    .bind(&recording)
                     .bind(e.recording.as_ref().map(|r| i64::from(r.duration_seconds)))
                     .bind(e.created_at)
                     .bind(e.callback_due)
                     .bind(e.source.as_str())
                     .bind(e.waiting_since)
+                    .bind(&number.hash)
                     .execute(&mut *tx)
                     .await;
                     match inserted {
@@ -123,15 +133,17 @@ macro_rules! sql_store {
                             if done.rows_affected() == 1 && e.source == Source::CallbackRequest {
                                 // A caller who gave up in the queue earlier keeps their place: the
                                 // request takes the earlier time, and the missed entry is folded in.
-                                let earlier: Option<DateTime<Utc>> = sqlx::query_scalar(&format!(
+                                let sql = format!(
                                     "SELECT MIN(COALESCE(waiting_since, created_at)) FROM enquiries \
-                                     WHERE callback_number = $1 AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
-                                     AND call_sid <> $2"
-                                ))
-                                .bind(e.callback_number.e164())
-                                .bind(&e.call_sid)
-                                .fetch_one(&mut *tx)
-                                .await?;
+                                     WHERE callback_hash IN ({}) AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
+                                     AND call_sid <> $1",
+                                    super::retention::placeholders(2, hashes.len())
+                                );
+                                let mut q = sqlx::query_scalar(&sql).bind(&e.call_sid);
+                                for h in &hashes {
+                                    q = q.bind(h);
+                                }
+                                let earlier: Option<DateTime<Utc>> = q.fetch_one(&mut *tx).await?;
                                 if let Some(t) = earlier.filter(|t| *t < e.waiting_since) {
                                     sqlx::query("UPDATE enquiries SET waiting_since = $1 WHERE call_sid = $2")
                                         .bind(t)
@@ -139,16 +151,17 @@ macro_rules! sql_store {
                                         .execute(&mut *tx)
                                         .await?;
                                 }
-                                sqlx::query(&format!(
-                                    "UPDATE enquiries SET status = 'merged', closed_at = $2, claimed_by = NULL, claimed_at = NULL \
-                                     WHERE callback_number = $1 AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
-                                     AND call_sid <> $3"
-                                ))
-                                .bind(e.callback_number.e164())
-                                .bind(e.created_at)
-                                .bind(&e.call_sid)
-                                .execute(&mut *tx)
-                                .await?;
+                                let sql = format!(
+                                    "UPDATE enquiries SET status = 'merged', closed_at = $1, claimed_by = NULL, claimed_at = NULL \
+                                     WHERE callback_hash IN ({}) AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
+                                     AND call_sid <> $2",
+                                    super::retention::placeholders(3, hashes.len())
+                                );
+                                let mut q = sqlx::query(&sql).bind(e.created_at).bind(&e.call_sid);
+                                for h in &hashes {
+                                    q = q.bind(h);
+                                }
+                                q.execute(&mut *tx).await?;
                             }
                             tx.commit().await?;
                             return self
@@ -181,7 +194,7 @@ macro_rules! sql_store {
                 .bind(call_sid)
                 .fetch_optional(&self.pool)
                 .await?;
-                row.map(Enquiry::try_from).transpose()
+                row.map(|r| r.open(&self.keys)).transpose()
             }
 
             async fn list_enquiries(&self) -> Result<Vec<Enquiry>, StoreError> {
@@ -190,7 +203,7 @@ macro_rules! sql_store {
                 ))
                 .fetch_all(self.reader())
                 .await?;
-                rows.into_iter().map(Enquiry::try_from).collect()
+                rows.into_iter().map(|r| r.open(&self.keys)).collect()
             }
 
             async fn queue_joined(&self, call_sid: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -264,7 +277,7 @@ macro_rules! sql_store {
                 .bind(call_sid)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(CallRecord::from))
+                row.map(|r| r.open(&self.keys)).transpose()
             }
 
             async fn steps(&self, call_sid: &str) -> Result<Vec<StepRecord>, StoreError> {
@@ -419,7 +432,7 @@ macro_rules! sql_store {
                 .bind(today)
                 .fetch_optional(&self.pool)
                 .await?;
-                row.map(Enquiry::try_from).transpose()
+                row.map(|r| r.open(&self.keys)).transpose()
             }
 
             async fn enquiry_owner(&self, id: &str) -> Result<Option<String>, StoreError> {
@@ -493,6 +506,10 @@ macro_rules! sql_store {
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
+            }
+
+            fn data_keys(&self) -> std::sync::Arc<crate::crypto::Keyring> {
+                self.keys.clone()
             }
         }
     };
