@@ -146,11 +146,12 @@ impl DataKey {
     /// Lines starting with `#` and blank lines are ignored (a key file may explain itself).
     /// The error says what is wrong, never the value.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let text: String = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
+        let text: Zeroizing<String> = Zeroizing::new(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect(),
+        );
         if text.is_empty() {
             return Err("the key is empty".into());
         }
