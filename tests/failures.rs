@@ -375,6 +375,9 @@ impl helpline::store::RetentionStore for DownStore {
 
 #[async_trait]
 impl Store for DownStore {
+    fn data_keys(&self) -> Arc<helpline::crypto::Keyring> {
+        Arc::new(helpline::crypto::Keyring::ephemeral())
+    }
     async fn record_call(&self, _: &NewCall) -> Result<(), StoreError> {
         if let Some(d) = self.stall {
             tokio::time::sleep(d).await;

@@ -260,16 +260,10 @@ pub trait Store:
     async fn migrations_current(&self) -> Result<bool, StoreError>;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
-    /// The keys this store seals callers' numbers with (the outbox seals with them too).
-    /// A store that keeps no personal data (a test double) may leave this: it gets a
-    /// random key for the life of the process.
-    fn data_keys(&self) -> Arc<crate::crypto::Keyring> {
-        static EPHEMERAL: std::sync::OnceLock<Arc<crate::crypto::Keyring>> =
-            std::sync::OnceLock::new();
-        EPHEMERAL
-            .get_or_init(|| Arc::new(crate::crypto::Keyring::ephemeral()))
-            .clone()
-    }
+    /// The keys this store seals callers' numbers with; the outbox seals its records with
+    /// them too. A store that wraps another must hand on the inner store's keys (with a key
+    /// of its own, outbox records would not open after a restart).
+    fn data_keys(&self) -> Arc<crate::crypto::Keyring>;
 }
 
 /// For tests and development tools: the database at `url` (with a read replica when given)
