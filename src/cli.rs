@@ -35,13 +35,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the webhook service (HELPLINE_LISTEN, DATABASE_URL, TWILIO_AUTH_TOKEN, HELPLINE_PUBLIC_URL…).
+    /// Run the webhook service (HELPLINE_LISTEN, DATABASE_URL, TWILIO_AUTH_TOKEN, HELPLINE_PUBLIC_URL,
+    /// HELPLINE_DATA_KEY…).
     Serve {
-        /// Development only: accept unsigned webhooks when TWILIO_AUTH_TOKEN is unset (warns on every request).
+        /// Development only: accept unsigned webhooks when TWILIO_AUTH_TOKEN is unset (warns on every
+        /// request); on PostgreSQL without HELPLINE_DATA_KEY, encrypt with the published development key.
         #[arg(long)]
         insecure_dev: bool,
     },
-    /// Create or upgrade the database schema (DATABASE_URL); safe while other instances run.
+    /// Create or upgrade the database schema (DATABASE_URL) and encrypt any callers' numbers
+    /// still stored in plain text (needs the data key, HELPLINE_DATA_KEY); safe while other
+    /// instances run.
     Migrate,
     /// Configuration tools.
     Config {
