@@ -14,9 +14,9 @@
 //! | `recording_deletions.recording_url` | recording | `recording_deletions.recording_hash` |
 //!
 //! A row written before encryption has a NULL hash (or, in `call_answers`, a value without
-//! the `v1:` prefix): [`seal_pass`](Scope::Unsealed) finds those through small partial
-//! indexes (migration 0010), so the pass at every start costs a few index probes once the
-//! old rows are done.
+//! the `v1:` prefix): the pass at every start ([`Scope::Unsealed`]) finds those through
+//! small partial indexes (migration 0010), so it costs a few index probes once the old rows
+//! are done.
 
 use std::collections::BTreeMap;
 use std::future::Future;
