@@ -134,6 +134,14 @@ pub async fn calls(
     );
     let flow = Arc::new(flow);
     let metrics = Arc::new(crate::ops::Metrics::default());
+    // Sealed with the store's data keys, like the database's columns.
+    let outbox = (!simulated).then(|| {
+        Arc::new(crate::enquiries::outbox::Outbox::new(
+            &config.outbox_dir,
+            config.outbox_max_records,
+            store.data_keys(),
+        ))
+    });
     Ok(Calls {
         states: Arc::new(crate::calls::state::CallStates::default()),
         writer: Arc::new(crate::calls::writer::Writer::start(
@@ -156,12 +164,7 @@ pub async fn calls(
         test_numbers: Arc::new(config.test_numbers.clone()),
         missed_after_seconds: config.dashboard.missed_after_seconds,
         max_open_per_number: config.dashboard.max_open_per_number,
-        outbox: (!simulated).then(|| {
-            Arc::new(crate::enquiries::outbox::Outbox::new(
-                &config.outbox_dir,
-                config.outbox_max_records,
-            ))
-        }),
+        outbox,
     })
 }
 
@@ -201,9 +204,9 @@ impl App {
         if config.twilio_auth_token.is_none() && !insecure_dev {
             return Err(AppError::MissingAuthToken);
         }
-        let store =
-            store::connect_with_replica(&config.database_url, config.database_read_url.as_deref())
-                .await?;
+        // Under the configured data keys; without one, PostgreSQL is refused unless in
+        // development (docs/SECURITY.md, "Data keys").
+        let store = store::open_with_replica(config, insecure_dev).await?;
         Self::build_with_store(config, clock, store, insecure_dev).await
     }
 

@@ -35,13 +35,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the webhook service (HELPLINE_LISTEN, DATABASE_URL, TWILIO_AUTH_TOKEN, HELPLINE_PUBLIC_URL…).
+    /// Run the webhook service (HELPLINE_LISTEN, DATABASE_URL, TWILIO_AUTH_TOKEN, HELPLINE_PUBLIC_URL,
+    /// HELPLINE_DATA_KEY…).
     Serve {
-        /// Development only: accept unsigned webhooks when TWILIO_AUTH_TOKEN is unset (warns on every request).
+        /// Development only: accept unsigned webhooks when TWILIO_AUTH_TOKEN is unset (warns on every
+        /// request); on PostgreSQL without HELPLINE_DATA_KEY, encrypt with the published development key.
         #[arg(long)]
         insecure_dev: bool,
     },
-    /// Create or upgrade the database schema (DATABASE_URL); safe while other instances run.
+    /// Create or upgrade the database schema (DATABASE_URL) and encrypt any callers' numbers
+    /// still stored in plain text (needs the data key, HELPLINE_DATA_KEY); safe while other
+    /// instances run.
     Migrate,
     /// Configuration tools.
     Config {
@@ -138,6 +142,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-encrypt every caller's number and recording reference under the current data key
+    /// (HELPLINE_DATA_KEY), reading older ones with HELPLINE_DATA_KEYS_OLD: the step after
+    /// a key rotation (docs/SECURITY.md, "Data keys"). Also encrypts anything still in plain
+    /// text. Safe while the service runs; prints counts by key id only. Exits 1 when a value
+    /// is sealed under a key that is not configured.
+    Rekey {
+        /// Count what would be re-encrypted, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// JSON: {"dry_run", "key", "old_keys", "resealed": {…}, "census": {…}}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Data keys (encryption of callers' numbers at rest).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new random data key (32 bytes, base64) for HELPLINE_DATA_KEY(_FILE); its id
+    /// goes to standard error.
+    Generate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,7 +339,7 @@ async fn users(
     command: UsersCommand,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     use crate::staff::accounts::{self, Change};
-    let store = crate::store::connect(&config.database_url).await?;
+    let store = crate::store::open(config, false).await?;
     let now = Utc::now();
     let system = |action, target: &str, detail: Option<&str>| crate::staff::audit::NewEntry {
         at: now,
@@ -445,7 +474,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         Command::Migrate => {
             let config = config()?;
-            crate::store::connect(&config.database_url).await?;
+            crate::store::open(&config, false).await?;
             println!(
                 "database {} is up to date",
                 crate::store::redact_url(&config.database_url)
@@ -478,6 +507,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             );
             println!("  weekly hours        {}", config.schedule);
             println!("  retention           {} days", config.retention_days);
+            println!("  data key            {}", describe_data_key(&config)?);
             println!(
                 "  enquiry outbox      {} (at most {} records)",
                 config.outbox_dir.display(),
@@ -497,7 +527,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 flow.nodes.len()
             );
             if connect {
-                crate::store::connect(&config.database_url).await?;
+                crate::store::open(&config, false).await?;
                 println!("  database reachable and migrated");
             }
             Ok(ExitCode::SUCCESS)
@@ -505,7 +535,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Hours { at, json } => {
             let config = config()?;
             let at = at.unwrap_or_else(|| SystemClock.now());
-            let store = crate::store::connect(&config.database_url).await?;
+            let store = crate::store::open(&config, false).await?;
             let hours = app::live_hours(&config, store.as_ref(), Arc::new(SystemClock))
                 .await?
                 .get();
@@ -593,11 +623,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 .map(str::parse::<crate::enquiries::Trust>)
                 .transpose()?;
             let period = crate::stats::Period::new(day(&since)?, day(&until)?, trust)?;
-            let store = crate::store::connect_with_replica(
-                &config.database_url,
-                config.database_read_url.as_deref(),
-            )
-            .await?;
+            let store = crate::store::open_with_replica(&config, false).await?;
             let flow = crate::app::load_flow(&config)?;
             let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
             let hours = crate::app::live_hours(&config, store.as_ref(), clock.clone()).await?;
@@ -654,20 +680,21 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     database,
                 },
         } => {
-            let url = match database {
-                Some(url) => url,
-                None => config()?.database_url,
-            };
+            let config = config()?;
+            let url = database.unwrap_or_else(|| config.database_url.clone());
+            // The configured keys (so that `serve` reads what was seeded); else the
+            // development defaults.
+            let keys = crate::store::key_options(&config, true);
             let now = Utc::now();
-            let report = crate::dev::seed::seed(&url, calls, days, now).await?;
+            let report = crate::dev::seed::seed_with_keys(&url, &keys, calls, days, now).await?;
             println!("{report}");
             // The daily roll-ups `serve` would make in the background, made now so that
             // the statistics are timed as a running service serves them.
             let began = std::time::Instant::now();
-            let store = crate::store::connect(&url).await?;
-            let flow = crate::app::load_flow(&config()?)?;
+            let store = crate::store::connect_keyed(&url, None, &keys).await?;
+            let flow = crate::app::load_flow(&config)?;
             let hours =
-                crate::app::live_hours(&config()?, store.as_ref(), Arc::new(SystemClock)).await?;
+                crate::app::live_hours(&config, store.as_ref(), Arc::new(SystemClock)).await?;
             let covered = crate::stats::rollup::roll_up(
                 store.as_ref(),
                 &flow,
@@ -689,8 +716,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             inputs,
         } => {
             let config = config()?;
-            let store =
-                crate::store::connect(database.as_deref().unwrap_or("sqlite::memory:")).await?;
+            let store = crate::store::connect_keyed(
+                database.as_deref().unwrap_or("sqlite::memory:"),
+                None,
+                &crate::store::key_options(&config, true),
+            )
+            .await?;
             let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(at));
             let calls = app::calls(&config, store, clock, true).await?;
             let status = calls.hours.get().status(at);
@@ -710,12 +741,24 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Holidays { command } => holidays(config()?, command).await,
         Command::Closures { command } => closures(config()?, command).await,
         Command::Purge { dry_run, json } => purge(&config()?, dry_run, json).await,
+        Command::Rekey { dry_run, json } => rekey(&config()?, dry_run, json).await,
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            let (key, text) = crate::crypto::DataKey::generate();
+            eprintln!(
+                "a new data key (id {}): keep it secret, e.g. in the file HELPLINE_DATA_KEY_FILE names",
+                key.id()
+            );
+            println!("{}", text.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Users { command } => users(&config()?, command).await,
         Command::Audit {
             command: AuditCommand::Export { since, until },
         } => {
             let config = config()?;
-            let store = crate::store::connect(&config.database_url).await?;
+            let store = crate::store::open(&config, false).await?;
             let query = crate::staff::audit::Query {
                 since: Some(parse_since(&since)?),
                 until: until.as_deref().map(parse_since).transpose()?,
@@ -742,7 +785,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             command: EnquiriesCommand::List { json },
         } => {
             let config = config()?;
-            let store = crate::store::connect(&config.database_url).await?;
+            let store = crate::store::open(&config, false).await?;
             let enquiries = store.list_enquiries().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&enquiries)?);
@@ -778,7 +821,7 @@ async fn purge(
     dry_run: bool,
     json: bool,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let store = crate::store::connect(&config.database_url).await?;
+    let store = crate::store::open(config, false).await?;
     let twilio = app::twilio_api(config)?;
     let flow = app::load_flow(config)?;
     let hours = app::live_hours(config, store.as_ref(), Arc::new(SystemClock))
@@ -857,11 +900,128 @@ async fn purge(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `helpline rekey`: every personal value re-sealed under the current data key.
+async fn rekey(
+    config: &Config,
+    dry_run: bool,
+    json: bool,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let report = crate::store::rekey(
+        &config.database_url,
+        &crate::store::key_options(config, false),
+        dry_run,
+    )
+    .await?;
+    let r = &report.resealed;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let old = if report.old_keys.is_empty() {
+            "none".to_string()
+        } else {
+            report.old_keys.join(", ")
+        };
+        println!("current data key {}; older keys: {old}", report.key);
+        println!(
+            "{} under {}: {} calls, {} enquiries, {} call answers, {} recordings queued for deletion",
+            if report.dry_run {
+                "would re-encrypt (dry run: nothing changed)"
+            } else {
+                "re-encrypted"
+            },
+            report.key,
+            r.calls,
+            r.enquiries,
+            r.call_answers,
+            r.recording_deletions
+        );
+        println!("stored values by key:");
+        for (key, n) in report.census.totals() {
+            let what = if key == report.key {
+                "(current)"
+            } else if key == "plaintext" {
+                "(not encrypted)"
+            } else if report.old_keys.contains(&key) {
+                "(older key)"
+            } else {
+                "(NOT CONFIGURED)"
+            };
+            println!("  {key:<10} {what:<16} {n:>10}");
+        }
+    }
+    if r.unreadable > 0 {
+        eprintln!(
+            "error: {} value(s) could not be decrypted{}: add the key(s) to HELPLINE_DATA_KEYS_OLD and run `helpline rekey` again",
+            r.unreadable,
+            if r.unknown_keys.is_empty() {
+                String::new()
+            } else {
+                format!(" (sealed under key {})", r.unknown_keys.join(", "))
+            }
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let left: u64 = report
+        .census
+        .totals()
+        .iter()
+        .filter(|(k, _)| **k != report.key)
+        .map(|(_, n)| n)
+        .sum();
+    if !report.dry_run && left == 0 && !report.old_keys.is_empty() && !json {
+        println!(
+            "nothing is left under an older key: remove {} from HELPLINE_DATA_KEYS_OLD and restart",
+            report.old_keys.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How the data key is set, for `config check` (never the key: its id).
+fn describe_data_key(config: &Config) -> Result<String, Box<dyn std::error::Error>> {
+    let old = config.data_keys.old_keys()?;
+    let old = if old.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; older keys {}",
+            old.iter().map(|k| k.id()).collect::<Vec<_>>().join(", ")
+        )
+    };
+    if let Some(ring) = config.data_keys.keyring()? {
+        return Ok(format!(
+            "{} (key {}){old}",
+            config.data_keys.current_place,
+            ring.current_id()
+        ));
+    }
+    if let Some(file) = crate::config::default_key_file(&config.database_url) {
+        let state = if file.exists() {
+            crate::crypto::read_key_file(&file, "the data key file")
+                .map(|k| format!("key {}", k.id()))?
+        } else {
+            "made at the first start".to_string()
+        };
+        return Ok(format!(
+            "key file {} ({state}; no HELPLINE_DATA_KEY){old}",
+            file.display()
+        ));
+    }
+    if config.database_url.starts_with("sqlite:") {
+        return Ok("a random key for the in-memory database".into());
+    }
+    Ok(
+        "NOT SET: PostgreSQL needs HELPLINE_DATA_KEY; serve and the commands refuse to start \
+        without it (serve --insecure-dev uses the published development key)"
+            .into(),
+    )
+}
+
 async fn holidays(
     config: Config,
     command: HolidaysCommand,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let store = crate::store::connect(&config.database_url).await?;
+    let store = crate::store::open(&config, false).await?;
     let live = app::live_hours(&config, store.as_ref(), Arc::new(SystemClock)).await?;
     match command {
         HolidaysCommand::Refresh { force } => {
@@ -942,7 +1102,7 @@ async fn closures(
     config: Config,
     command: ClosuresCommand,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let store = crate::store::connect(&config.database_url).await?;
+    let store = crate::store::open(&config, false).await?;
     let now = SystemClock.now();
     let add = |kind: ClosureKind,
                from: DateTime<Utc>,

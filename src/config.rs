@@ -107,6 +107,10 @@ struct FileConfig {
     outbox_replay_seconds: Option<u64>,
     changes_check_ms: Option<u64>,
     webhook_db_budget_ms: Option<u64>,
+    data_key: Option<String>,
+    data_key_file: Option<PathBuf>,
+    data_keys_old: Option<String>,
+    data_keys_old_file: Option<PathBuf>,
 }
 
 /// The staff dashboard's settings (docs/configuration.md, "Dashboard").
@@ -232,6 +236,70 @@ fn is_e164(s: &str) -> bool {
     })
 }
 
+/// The data keys as configured (docs/configuration.md, docs/SECURITY.md "Data keys"):
+/// validated at load, kept as secret text. `Debug` shows key ids only.
+#[derive(Clone, Default)]
+pub struct DataKeySettings {
+    /// `HELPLINE_DATA_KEY(_FILE)`: the key that seals. `None`: the default, a key file beside
+    /// a SQLite database (made at the first start), a random key for an in-memory one, and
+    /// for PostgreSQL none (refused outside development).
+    pub current: Option<SecretString>,
+    /// Where `current` came from (a variable or `file: key`), for messages.
+    pub current_place: String,
+    /// `HELPLINE_DATA_KEYS_OLD(_FILE)`: earlier keys, still read until `helpline rekey` has
+    /// moved every value to the current one.
+    pub old: Vec<SecretString>,
+}
+
+impl DataKeySettings {
+    /// The keys as a ring, when one is configured (they were checked at load).
+    pub fn keyring(&self) -> Result<Option<crate::crypto::Keyring>, crate::crypto::CryptoError> {
+        use crate::crypto::{setting_error, DataKey, Keyring, KEY_FIX};
+        use secrecy::ExposeSecret;
+        let Some(current) = &self.current else {
+            return Ok(None);
+        };
+        let current = DataKey::parse(current.expose_secret())
+            .map_err(|m| setting_error(&self.current_place, m, KEY_FIX))?;
+        Ok(Some(Keyring::new(current, self.old_keys()?)))
+    }
+
+    /// The older keys, parsed.
+    pub fn old_keys(&self) -> Result<Vec<crate::crypto::DataKey>, crate::crypto::CryptoError> {
+        use crate::crypto::{setting_error, DataKey, KEY_FIX};
+        use secrecy::ExposeSecret;
+        self.old
+            .iter()
+            .map(|k| {
+                DataKey::parse(k.expose_secret())
+                    .map_err(|m| setting_error("HELPLINE_DATA_KEYS_OLD", m, KEY_FIX))
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for DataKeySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use secrecy::ExposeSecret;
+        let id = |s: &SecretString| {
+            crate::crypto::DataKey::parse(s.expose_secret())
+                .map(|k| k.id().to_string())
+                .unwrap_or_else(|_| "invalid".into())
+        };
+        f.debug_struct("DataKeySettings")
+            .field("current", &self.current.as_ref().map(id))
+            .field("old", &self.old.iter().map(id).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Checks one key's text, for a setting.
+fn data_key_text(place: &str, text: &str) -> Result<SecretString, ConfigError> {
+    crate::crypto::DataKey::parse(text)
+        .map(|_| SecretString::from(text.trim().to_string()))
+        .map_err(|m| err(place, m, crate::crypto::KEY_FIX))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -289,6 +357,8 @@ pub struct Config {
     /// How long a webhook waits for the database before answering from memory and keeping
     /// a call-back request in the outbox.
     pub webhook_db_budget_ms: u64,
+    /// The keys that seal callers' numbers and recording references at rest.
+    pub data_keys: DataKeySettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -317,6 +387,7 @@ impl std::fmt::Debug for Config {
             .field("outbox_replay_seconds", &self.outbox_replay_seconds)
             .field("changes_check_ms", &self.changes_check_ms)
             .field("webhook_db_budget_ms", &self.webhook_db_budget_ms)
+            .field("data_keys", &self.data_keys)
             .field(
                 "twilio_auth_token",
                 &self.twilio_auth_token.as_ref().map(|_| "[redacted]"),
@@ -773,9 +844,78 @@ impl Config {
             "milliseconds",
         )?;
 
+        // The data key seals callers' numbers: a malformed one stops startup here, naming it.
+        let data_key_place = if env("HELPLINE_DATA_KEY").is_some() {
+            "HELPLINE_DATA_KEY".to_string()
+        } else if env("HELPLINE_DATA_KEY_FILE").is_some() {
+            "HELPLINE_DATA_KEY_FILE".to_string()
+        } else if fc.data_key.is_some() {
+            format!("{fname}: data_key")
+        } else {
+            format!("{fname}: data_key_file")
+        };
+        let old_place = if env("HELPLINE_DATA_KEYS_OLD").is_some() {
+            "HELPLINE_DATA_KEYS_OLD".to_string()
+        } else if env("HELPLINE_DATA_KEYS_OLD_FILE").is_some() {
+            "HELPLINE_DATA_KEYS_OLD_FILE".to_string()
+        } else if fc.data_keys_old.is_some() {
+            format!("{fname}: data_keys_old")
+        } else {
+            format!("{fname}: data_keys_old_file")
+        };
+        let data_key = secret_setting(
+            &env,
+            ("HELPLINE_DATA_KEY", fc.data_key),
+            ("HELPLINE_DATA_KEY_FILE", "data_key_file", fc.data_key_file),
+            &fname,
+        )?
+        .map(|text| data_key_text(&data_key_place, &text))
+        .transpose()?;
+        let old_list = secret_setting(
+            &env,
+            ("HELPLINE_DATA_KEYS_OLD", fc.data_keys_old),
+            (
+                "HELPLINE_DATA_KEYS_OLD_FILE",
+                "data_keys_old_file",
+                fc.data_keys_old_file,
+            ),
+            &fname,
+        )?;
+        let mut data_keys_old = Vec::new();
+        if let Some(list) = &old_list {
+            // Separated by commas or lines; `#` starts a comment line.
+            let entries: Vec<&str> = list
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with('#'))
+                .flat_map(|l| l.split(','))
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .collect();
+            for (i, text) in entries.iter().enumerate() {
+                data_keys_old.push(data_key_text(&old_place, text).map_err(|mut e| {
+                    e.message = format!("old key {} of {}: {}", i + 1, entries.len(), e.message);
+                    e
+                })?);
+            }
+        }
+        if data_key.is_none() && !data_keys_old.is_empty() && sqlite_file(&database_url).is_none() {
+            return Err(err(
+                old_place,
+                "old data keys are listed but there is no current one to seal with",
+                "set HELPLINE_DATA_KEY (or HELPLINE_DATA_KEY_FILE) to the new key",
+            ));
+        }
+        let data_keys = DataKeySettings {
+            current: data_key,
+            current_place: data_key_place,
+            old: data_keys_old,
+        };
+
         Ok(Config {
             changes_check_ms,
             webhook_db_budget_ms,
+            data_keys,
             outbox_dir,
             outbox_max_records,
             outbox_replay_seconds,
@@ -886,15 +1026,35 @@ fn normalise_public_url(url: &str) -> Result<String, (String, String)> {
     Ok(trimmed.to_string())
 }
 
-/// `outbox` next to a SQLite database file; `./outbox` otherwise (PostgreSQL, memory).
-fn default_outbox_dir(database_url: &str) -> PathBuf {
-    let file = database_url
+/// The file of a SQLite database URL (`sqlite://PATH`); `None` for PostgreSQL or memory.
+pub fn sqlite_file(database_url: &str) -> Option<PathBuf> {
+    database_url
         .strip_prefix("sqlite://")
         .or_else(|| database_url.strip_prefix("sqlite:"))
+        .filter(|_| !database_url.contains("mode=memory"))
         .map(|rest| rest.split('?').next().unwrap_or(rest))
-        .filter(|p| !p.is_empty() && !p.starts_with(":memory:") && *p != "memory:");
-    match file.map(Path::new).and_then(Path::parent) {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join("outbox"),
+        .filter(|p| !p.is_empty() && !p.starts_with(":memory:") && *p != "memory:")
+        .map(PathBuf::from)
+}
+
+/// The directory a SQLite database file is in (`.` for a bare file name).
+fn sqlite_dir(database_url: &str) -> Option<PathBuf> {
+    sqlite_file(database_url).map(|f| match f.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    })
+}
+
+/// Where the data key is kept when none is configured: `helpline-data.key` beside a SQLite
+/// database file; `None` for PostgreSQL and in-memory databases.
+pub fn default_key_file(database_url: &str) -> Option<PathBuf> {
+    sqlite_dir(database_url).map(|d| d.join(crate::crypto::DEFAULT_KEY_FILE))
+}
+
+/// `outbox` next to a SQLite database file; `./outbox` otherwise (PostgreSQL, memory).
+fn default_outbox_dir(database_url: &str) -> PathBuf {
+    match sqlite_dir(database_url) {
+        Some(dir) if dir != Path::new(".") => dir.join("outbox"),
         _ => PathBuf::from("outbox"),
     }
 }
@@ -1173,6 +1333,89 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("postgres://app:***@db/helpline"), "{shown}");
+    }
+
+    #[test]
+    fn data_keys_are_checked_at_load_and_never_shown() {
+        let (key, text) = crate::crypto::DataKey::generate();
+        let (old, old_text) = crate::crypto::DataKey::generate();
+        let c = Config::from_pairs(&[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("HELPLINE_DATA_KEY", text.as_str()),
+            ("HELPLINE_DATA_KEYS_OLD", old_text.as_str()),
+        ])
+        .unwrap();
+        let ring = c.data_keys.keyring().unwrap().unwrap();
+        assert_eq!(ring.current_id(), key.id());
+        assert_eq!(ring.old_ids(), vec![old.id()]);
+        let shown = format!("{c:?}");
+        assert!(shown.contains(key.id()), "{shown}");
+        assert!(
+            !shown.contains(text.as_str()) && !shown.contains(old_text.as_str()),
+            "{shown}"
+        );
+        // Nothing configured: the default (a key file beside a SQLite database).
+        let c = Config::from_pairs(&[]).unwrap();
+        assert!(c.data_keys.keyring().unwrap().is_none());
+        assert_eq!(
+            default_key_file(&c.database_url),
+            Some(PathBuf::from("./helpline-data.key"))
+        );
+        assert_eq!(
+            default_key_file("sqlite:///var/lib/helpline/helpline.db"),
+            Some(PathBuf::from("/var/lib/helpline/helpline-data.key"))
+        );
+        assert_eq!(default_key_file("sqlite::memory:"), None);
+        assert_eq!(default_key_file("postgres://u@h/db"), None);
+        // A bad key stops the load, naming the setting and the fix, never the value.
+        for (bad, why) in [
+            ("c2hvcnQ=", "5 bytes"),
+            ("not base64 at all!", "not base64"),
+        ] {
+            let e = Config::from_pairs(&[("HELPLINE_DATA_KEY", bad)]).unwrap_err();
+            assert_eq!(e.place, "HELPLINE_DATA_KEY");
+            assert!(e.message.contains(why), "{e}");
+            assert!(e.fix.contains("helpline keys generate"), "{e}");
+            assert!(!e.to_string().contains(bad), "{e}");
+        }
+        let list = format!("{}, c2hvcnQ=", old_text.as_str());
+        let e = Config::from_pairs(&[
+            ("HELPLINE_DATA_KEY", text.as_str()),
+            ("HELPLINE_DATA_KEYS_OLD", &list),
+        ])
+        .unwrap_err();
+        assert_eq!(e.place, "HELPLINE_DATA_KEYS_OLD");
+        assert!(e.message.starts_with("old key 2 of 2"), "{e}");
+        // Old keys without a current one, where there is no key file to be it.
+        let e = Config::from_pairs(&[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("HELPLINE_DATA_KEYS_OLD", old_text.as_str()),
+        ])
+        .unwrap_err();
+        assert!(e.fix.contains("HELPLINE_DATA_KEY"), "{e}");
+        // From files, in the environment or the config file.
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("data.key");
+        std::fs::write(&key_file, format!("# the key\n{}\n", text.as_str())).unwrap();
+        let old_file = dir.path().join("old.keys");
+        std::fs::write(&old_file, format!("# retired\n{}\n", old_text.as_str())).unwrap();
+        let cfg = dir.path().join("helpline.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "data_key_file = \"{}\"\ndata_keys_old_file = \"{}\"\n",
+                key_file.display(),
+                old_file.display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&cfg), &|_| None).unwrap();
+        let ring = c.data_keys.keyring().unwrap().unwrap();
+        assert_eq!(ring.current_id(), key.id());
+        assert_eq!(ring.old_ids(), vec![old.id()]);
+        std::fs::write(&key_file, "short\n").unwrap();
+        let e = Config::load(Some(&cfg), &|_| None).unwrap_err();
+        assert!(e.place.ends_with("data_key_file"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod calls;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod dashboard;
 pub mod dev;
 pub mod enquiries;

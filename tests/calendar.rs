@@ -290,6 +290,7 @@ fn helpline(db: &str, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_helpline"))
         .args(args)
         .env("DATABASE_URL", db)
+        .envs(support::db::data_key_env(db))
         .env("HELPLINE_BANK_HOLIDAYS_URL", "off")
         .env_remove("HELPLINE_CONFIG")
         .output()

@@ -1488,6 +1488,7 @@ async fn the_command_line_adds_accounts_and_exports_the_audit_log() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_helpline"))
             .args(args)
             .env("DATABASE_URL", app.db.url())
+            .envs(app.db.data_key_env())
             .env("HELPLINE_PUBLIC_URL", support::PUBLIC)
             .env_remove("HELPLINE_CONFIG")
             .output()

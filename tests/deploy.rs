@@ -320,11 +320,18 @@ fn helpline_bin() -> &'static str {
 
 /// Runs `helpline config check` with exactly `vars` (plus PATH) in `cwd`.
 fn config_check(vars: &BTreeMap<String, String>, cwd: &Path) -> (bool, String) {
+    // A placeholder data key is filled in as an operator would, with a new key.
+    let mut vars = vars.clone();
+    if let Some(key) = vars.get_mut("HELPLINE_DATA_KEY") {
+        if key.contains("REPLACE") {
+            *key = helpline::crypto::DataKey::generate().1.to_string();
+        }
+    }
     let out = Command::new(helpline_bin())
         .args(["config", "check"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(vars)
+        .envs(&vars)
         .current_dir(cwd)
         .output()
         .expect("helpline runs");
@@ -513,6 +520,7 @@ fn deployment_takes_settings_from_the_configmap_and_secrets_from_the_secret() {
         "TWILIO_AUTH_TOKEN",
         "DATABASE_READ_URL",
         "POSTGRES_PASSWORD",
+        "HELPLINE_DATA_KEY",
     ] {
         assert!(
             !config.contains_key(secret_var),
@@ -529,7 +537,7 @@ fn deployment_takes_settings_from_the_configmap_and_secrets_from_the_secret() {
         "envFrom must reference the ConfigMap {cm_name}"
     );
     let env = list(&c["env"], "env");
-    for var in ["DATABASE_URL", "TWILIO_AUTH_TOKEN"] {
+    for var in ["DATABASE_URL", "TWILIO_AUTH_TOKEN", "HELPLINE_DATA_KEY"] {
         let e = env
             .iter()
             .find(|e| e["name"].as_str() == Some(var))
@@ -1097,6 +1105,7 @@ fn systemd_example_settings_pass_config_check() {
     let (ok, out) = config_check(&vars, dir.path());
     assert!(ok, "systemd example settings rejected:\n{out}");
     assert!(out.contains("127.0.0.1:8080"), "{out}");
+    assert!(out.contains("helpline-data.key"), "{out}");
     assert!(
         out.contains("set (hidden)"),
         "the token file was not used:\n{out}"
@@ -1128,6 +1137,10 @@ fn compose_example_settings_pass_config_check() {
     assert!(ok, "compose example settings rejected:\n{out}");
     assert!(out.contains("0.0.0.0:8080"), "{out}");
     assert!(out.contains("set (hidden)"), "{out}");
+    assert!(
+        out.contains("data key            HELPLINE_DATA_KEY (key "),
+        "{out}"
+    );
 }
 
 #[test]
@@ -1159,6 +1172,10 @@ fn kubernetes_example_settings_pass_config_check() {
     assert!(ok, "Kubernetes example settings rejected:\n{out}");
     assert!(out.contains("0.0.0.0:8080"), "{out}");
     assert!(out.contains("set (hidden)"), "{out}");
+    assert!(
+        out.contains("data key            HELPLINE_DATA_KEY (key "),
+        "{out}"
+    );
 }
 
 #[test]
@@ -1180,6 +1197,7 @@ fn examples_hold_placeholders_not_secrets() {
     }
     assert!(env_file("helpline.env.example")["TWILIO_AUTH_TOKEN"].contains("REPLACE"));
     assert!(env_file("helpline.env.example")["POSTGRES_PASSWORD"].contains("REPLACE"));
+    assert!(env_file("helpline.env.example")["HELPLINE_DATA_KEY"].contains("REPLACE"));
     let secret = yaml("kubernetes/secret.example.yaml");
     for (key, value) in string_map(&secret["stringData"], "stringData") {
         assert!(

@@ -384,6 +384,9 @@ impl Store for DownStore {
         }
         down()
     }
+    fn data_keys(&self) -> Arc<helpline::crypto::Keyring> {
+        Arc::new(helpline::crypto::Keyring::ephemeral())
+    }
     async fn record_call(&self, _: &NewCall) -> Result<(), StoreError> {
         if let Some(d) = self.stall {
             tokio::time::sleep(d).await;

@@ -36,6 +36,7 @@ async fn start(database_url: &str) -> Instance {
         .arg("serve")
         .env("HELPLINE_LISTEN", addr.to_string())
         .env("DATABASE_URL", database_url)
+        .envs(support::db::data_key_env(database_url))
         .env("TWILIO_AUTH_TOKEN", TOKEN)
         .env("HELPLINE_PUBLIC_URL", PUBLIC)
         .env("HELPLINE_BANK_HOLIDAYS_URL", "off")

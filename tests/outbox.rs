@@ -115,7 +115,16 @@ async fn a_request_the_database_refuses_is_kept_spoken_and_stored_once_later() {
     assert_eq!(kept.len(), 1);
     let record = &kept[0];
     assert_eq!(record.call_sid, call.sid);
-    assert_eq!(record.callback_number, "+447700900123");
+    // The number and the recording are sealed in the file, with the database's keys.
+    let keys = app.store.data_keys();
+    let opened = record.enquiry(&keys).unwrap().unwrap();
+    assert_eq!(opened.callback_number.e164(), "+447700900123");
+    assert!(opened.recording.unwrap().url.ends_with("RE0123"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains("7700900123") && !text.contains("RE0123"),
+        "nothing in plain text: {text}"
+    );
     assert_eq!(record.trust.as_str(), "liverpool-heart-and-chest");
     assert_eq!(record.category.as_str(), "data-concern");
     assert_eq!(record.recording.as_ref().unwrap().duration_seconds, 14);
@@ -181,7 +190,7 @@ async fn a_request_the_database_refuses_is_kept_spoken_and_stored_once_later() {
     assert!(app.metrics().await.contains("helpline_outbox_records 0"));
 
     // Replaying the same records again (twice) stores nothing more.
-    let replay = Outbox::open(&copy, 10_000).unwrap();
+    let replay = Outbox::open(&copy, 10_000, app.store.data_keys()).unwrap();
     assert_eq!(replay.len(), 1);
     assert_eq!(replay.replay(app.store.as_ref()).await.unwrap(), 1);
     assert_eq!(replay.replay(app.store.as_ref()).await.unwrap(), 0);

@@ -333,6 +333,7 @@ async fn a_week_of_calls_gives_the_hand_worked_figures() {
             "--json",
         ])
         .env("DATABASE_URL", app.db.url())
+        .envs(app.db.data_key_env())
         .env("HELPLINE_BANK_HOLIDAYS_URL", "off")
         .output()
         .unwrap();

@@ -99,13 +99,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Arguments, ConnectOptions, Connection, Database, Executor, FromRow, IntoArguments};
 
+use crate::crypto::{Keyring, Kind};
 use crate::flows::engine::{route, Context};
 use crate::flows::model::NodeKind;
 use crate::flows::Flow;
 use crate::hours::{BankHolidays, OpeningHours, WeeklySchedule, LONDON};
 use crate::store::{redact_url, StoreError};
 
-/// The random generator's seed: the same arguments give the same rows.
+/// The random generator's seed: the same arguments give the same rows (but for the
+/// sealed numbers and recordings, each sealed with a fresh random nonce).
 const SEED: u64 = 42;
 /// Handler accounts that make the call-back attempts.
 const HANDLERS: usize = 12;
@@ -162,9 +164,29 @@ const CATEGORIES: [((&str, &str), f64); 3] = [
     (("other", "option-3"), 0.10),
 ];
 
-/// Fills `url` with `calls` made-up calls over the `days` before `now`; returns a summary.
+/// Fills `url` with `calls` made-up calls over the `days` before `now`, under the
+/// development key defaults (a key file beside a SQLite file); returns a summary.
 pub async fn seed(
     url: &str,
+    calls: u64,
+    days: u32,
+    now: DateTime<Utc>,
+) -> Result<String, crate::store::StoreError> {
+    seed_with_keys(
+        url,
+        &crate::store::KeyOptions::development(),
+        calls,
+        days,
+        now,
+    )
+    .await
+}
+
+/// As [`seed`], the numbers and recordings sealed with the keys `keys` decide (those the
+/// service will read them with).
+pub async fn seed_with_keys(
+    url: &str,
+    keys: &crate::store::KeyOptions,
     calls: u64,
     days: u32,
     now: DateTime<Utc>,
@@ -185,15 +207,17 @@ pub async fn seed(
             "{calls} calls asked for: at most {MAX_CALLS} can be seeded (enquiry references are six digits)"
         )));
     }
-    // Creates and migrates the database (and checks the URL).
-    drop(crate::store::connect(url).await?);
+    // Creates and migrates the database (and checks the URL), and settles its keys.
+    let keys = crate::store::connect_keyed(url, None, keys)
+        .await?
+        .data_keys();
 
     let holidays = BankHolidays::embedded()
         .map_err(|e| StoreError::Corrupt(format!("the embedded bank-holiday calendar: {e}")))?;
     let hours = OpeningHours::new(WeeklySchedule::default(), Arc::new(holidays));
     let flow = crate::flows::builtin()
         .map_err(|e| StoreError::Corrupt(format!("the built-in call flow: {e}")))?;
-    let generator = Generator::new(hours, Routes::new(flow), calls, days, now);
+    let generator = Generator::new(hours, Routes::new(flow), calls, days, now, keys);
 
     let counts = if sqlite {
         let options = SqliteConnectOptions::from_str(url)?
@@ -320,6 +344,7 @@ const CALLS: Table = Table {
     columns: &[
         "call_sid",
         "caller",
+        "caller_hash",
         "started_at",
         "in_hours",
         "simulated",
@@ -361,6 +386,7 @@ const ENQUIRIES: Table = Table {
         "next_attempt_on",
         "closed_at",
         "unanswered",
+        "callback_hash",
     ],
 };
 const ATTEMPTS: Table = Table {
@@ -968,10 +994,19 @@ struct Generator {
     handlers: Vec<String>,
     counts: Counts,
     routes: Routes,
+    /// Seal numbers and recordings as the store does (`crate::crypto`).
+    keys: Arc<Keyring>,
 }
 
 impl Generator {
-    fn new(hours: OpeningHours, routes: Routes, calls: u64, days: u32, now: DateTime<Utc>) -> Self {
+    fn new(
+        hours: OpeningHours,
+        routes: Routes,
+        calls: u64,
+        days: u32,
+        now: DateTime<Utc>,
+        keys: Arc<Keyring>,
+    ) -> Self {
         let from = now - Duration::days(i64::from(days));
         let (first, today) = (london_date(from), london_date(now));
         let calendar = Calendar::new(hours, first - Duration::days(7), today + Duration::days(60));
@@ -1051,6 +1086,7 @@ impl Generator {
             handlers: Vec::new(),
             counts: Counts::default(),
             routes,
+            keys,
         }
     }
 
@@ -1446,9 +1482,13 @@ impl Generator {
         let ended = (ended <= now).then_some(ended);
         let joined = queue.map(|q| q.joined).filter(|t| *t <= now);
         let left = queue.filter(|q| q.left <= now);
+        let from = self
+            .keys
+            .seal_indexed(Kind::PhoneNumber, caller.as_deref().unwrap_or("anonymous"));
         out.calls.extend([
             Val::Text(sid.to_string()),
-            Val::OptText(Some(caller.clone().unwrap_or_else(|| "anonymous".into()))),
+            Val::OptText(Some(from.value)),
+            Val::OptText(Some(from.hash)),
             Val::Time(start),
             Val::Bool(in_hours),
             Val::Bool(simulated),
@@ -1501,6 +1541,10 @@ impl Generator {
                 .map(|(_, secs, t)| ("recording_duration", secs.to_string(), *t)),
         ];
         for (name, value, _) in answers.into_iter().flatten().filter(|(_, _, t)| *t <= now) {
+            let value = match crate::store::sealing::answer_kind(name) {
+                Some(kind) => self.keys.seal(kind, &value),
+                None => value,
+            };
             out.answers.extend([
                 Val::Text(sid.to_string()),
                 Val::Const(name),
@@ -1644,14 +1688,17 @@ impl Generator {
             }
         }
         let (url, seconds) = match e.recording {
-            Some((url, seconds)) => (Some(url), Some(seconds)),
+            Some((url, seconds)) => (Some(self.keys.seal(Kind::Recording, &url)), Some(seconds)),
             None => (None, None),
         };
+        let number = self
+            .keys
+            .seal_indexed(Kind::PhoneNumber, &e.callback_number);
         out.enquiries.extend([
             Val::Text(id.clone()),
             Val::Text(reference.to_string()),
             Val::Text(e.call_sid),
-            Val::Text(e.callback_number),
+            Val::Text(number.value),
             Val::Const(e.trust),
             Val::Const(e.category),
             Val::OptText(url),
@@ -1665,6 +1712,7 @@ impl Generator {
             Val::OptDate(next_attempt_on),
             Val::OptTime(closed_at),
             Val::Int(i64::from(unanswered)),
+            Val::Text(number.hash),
         ]);
         self.counts.enquiries += 1;
         self.counts.open += u64::from(matches!(status, "new" | "retry" | "follow-up"));

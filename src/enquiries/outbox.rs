@@ -14,6 +14,11 @@
 //! replay task adopts it — stores its records, idempotently, then deletes it — so a
 //! restarted instance, or any other sharing the directory, stores every reference that was
 //! spoken before the crash.
+//!
+//! The caller's number and recording reference are sealed in the file with the store's
+//! data keys (`crate::crypto`), like the database's columns: a record on disk holds no
+//! number in plain text. A file is read by any instance with the same keys (a line
+//! written before encryption, in plain text, is read as it is).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -24,6 +29,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Category, NewEnquiry, Recording, Reference, Source, Trust};
+use crate::crypto::{CryptoError, Keyring, Kind};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,16 +49,19 @@ pub enum OutboxError {
     },
     #[error("the database cannot take the outbox yet: {0}")]
     Store(#[from] StoreError),
+    #[error("the enquiry outbox {path} has a record that cannot be decrypted: {source}")]
+    Sealed { path: PathBuf, source: CryptoError },
 }
 
 /// One request for a call back, as kept in the outbox: the [`NewEnquiry`] fields and the
-/// reference the caller heard.
+/// reference the caller heard. The number and the recording's URL are sealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxRecord {
     pub reference: Reference,
     pub call_sid: String,
-    /// E.164.
+    /// E.164, sealed (`v1:…`).
     pub callback_number: String,
+    /// Its `url` sealed.
     pub trust: Trust,
     pub category: Category,
     pub recording: Option<Recording>,
@@ -63,14 +72,18 @@ pub struct OutboxRecord {
 }
 
 impl OutboxRecord {
-    pub fn new(enquiry: &NewEnquiry, reference: Reference) -> Self {
+    /// The record of `enquiry`, its number and recording sealed with `keys`.
+    pub fn new(enquiry: &NewEnquiry, reference: Reference, keys: &Keyring) -> Self {
         Self {
             reference,
             call_sid: enquiry.call_sid.clone(),
-            callback_number: enquiry.callback_number.e164().to_string(),
+            callback_number: keys.seal(Kind::PhoneNumber, enquiry.callback_number.e164()),
             trust: enquiry.trust,
             category: enquiry.category,
-            recording: enquiry.recording.clone(),
+            recording: enquiry.recording.as_ref().map(|r| Recording {
+                url: keys.seal(Kind::Recording, &r.url),
+                duration_seconds: r.duration_seconds,
+            }),
             created_at: enquiry.created_at,
             callback_due: enquiry.callback_due,
             source: enquiry.source,
@@ -78,19 +91,31 @@ impl OutboxRecord {
         }
     }
 
-    /// The enquiry to store, or `None` when the number no longer parses.
-    pub fn enquiry(&self) -> Option<NewEnquiry> {
-        Some(NewEnquiry {
+    /// The enquiry to store (its number and recording opened with `keys`), or `None` when
+    /// the number no longer parses.
+    pub fn enquiry(&self, keys: &Keyring) -> Result<Option<NewEnquiry>, CryptoError> {
+        let number = keys.open(Kind::PhoneNumber, &self.callback_number)?;
+        let recording = match &self.recording {
+            Some(r) => Some(Recording {
+                url: keys.open(Kind::Recording, &r.url)?,
+                duration_seconds: r.duration_seconds,
+            }),
+            None => None,
+        };
+        let Some(callback_number) = crate::phone::UkNumber::parse(&number) else {
+            return Ok(None);
+        };
+        Ok(Some(NewEnquiry {
             call_sid: self.call_sid.clone(),
-            callback_number: crate::phone::UkNumber::parse(&self.callback_number)?,
+            callback_number,
             trust: self.trust,
             category: self.category,
-            recording: self.recording.clone(),
+            recording,
             created_at: self.created_at,
             callback_due: self.callback_due,
             source: self.source,
             waiting_since: self.waiting_since,
-        })
+        }))
     }
 }
 
@@ -106,34 +131,45 @@ pub struct Outbox {
     count: std::sync::atomic::AtomicUsize,
     /// The lock on our file while we have one, telling other instances it is not theirs.
     lock: std::sync::Mutex<Option<std::fs::File>>,
+    /// Seal the number and recording of each record (the store's keys).
+    keys: Arc<Keyring>,
 }
 
 impl Outbox {
     /// A new, empty outbox for this instance in `dir`, named by a random instance id (the
-    /// directory and file are made at the first record).
-    pub fn new(dir: &Path, max_records: usize) -> Self {
+    /// directory and file are made at the first record). Numbers and recordings are
+    /// sealed with `keys` (the store's: [`Store::data_keys`]).
+    pub fn new(dir: &Path, max_records: usize, keys: Arc<Keyring>) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         Self::with(
             dir.join(format!("outbox-{}.jsonl", &id[..12])),
             max_records,
             Vec::new(),
+            keys,
         )
     }
 
-    fn with(path: PathBuf, max_records: usize, records: Vec<OutboxRecord>) -> Self {
+    fn with(
+        path: PathBuf,
+        max_records: usize,
+        records: Vec<OutboxRecord>,
+        keys: Arc<Keyring>,
+    ) -> Self {
         Self {
             path,
             max_records: max_records.max(1),
             count: records.len().into(),
             pending: tokio::sync::Mutex::new(records),
             lock: std::sync::Mutex::new(None),
+            keys,
         }
     }
 
-    /// The outbox in an existing file (e.g. one left by an instance that stopped).
-    pub fn open(path: &Path, max_records: usize) -> Result<Self, OutboxError> {
+    /// The outbox in an existing file (e.g. one left by an instance that stopped), read
+    /// with `keys`.
+    pub fn open(path: &Path, max_records: usize, keys: Arc<Keyring>) -> Result<Self, OutboxError> {
         let records = read_records(path)?;
-        Ok(Self::with(path.to_path_buf(), max_records, records))
+        Ok(Self::with(path.to_path_buf(), max_records, records, keys))
     }
 
     pub fn path(&self) -> &Path {
@@ -189,8 +225,9 @@ impl Outbox {
             return Err(OutboxError::Full(pending.len()));
         }
         self.hold_lock(false).map_err(|e| self.io(e))?;
-        let record = OutboxRecord::new(enquiry, reference);
-        let mut line = serde_json::to_string(&record).expect("a record serialises");
+        let record = OutboxRecord::new(enquiry, reference, &self.keys);
+        let mut line =
+            serde_json::to_string(&record).map_err(|e| self.io(std::io::Error::other(e)))?;
         line.push('\n');
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || append(&path, line.as_bytes()))
@@ -218,7 +255,13 @@ impl Outbox {
             return Ok(0);
         }
         for record in &snapshot {
-            let Some(enquiry) = record.enquiry() else {
+            let opened = record
+                .enquiry(&self.keys)
+                .map_err(|source| OutboxError::Sealed {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            let Some(enquiry) = opened else {
                 tracing::error!(call_sid = %record.call_sid, "outbox record with an unusable number; kept in the file");
                 return Err(OutboxError::Corrupt {
                     path: self.path.clone(),
@@ -242,7 +285,8 @@ impl Outbox {
             .collect();
         let mut text = String::new();
         for r in &rest {
-            text.push_str(&serde_json::to_string(r).expect("a record serialises"));
+            let line = serde_json::to_string(r).map_err(|e| self.io(std::io::Error::other(e)))?;
+            text.push_str(&line);
             text.push('\n');
         }
         let path = self.path.clone();
@@ -314,7 +358,7 @@ impl Outbox {
             if file.try_lock().is_err() || file.metadata().map_or(true, |m| m.len() == 0) {
                 continue;
             }
-            let adopted = match Outbox::open(&path, usize::MAX) {
+            let adopted = match Outbox::open(&path, usize::MAX, self.keys.clone()) {
                 Ok(left) => left.replay(store).await,
                 Err(e) => Err(e),
             };
@@ -444,6 +488,10 @@ pub fn spawn_replay(
 mod tests {
     use super::*;
 
+    fn keys() -> Arc<Keyring> {
+        Arc::new(Keyring::ephemeral())
+    }
+
     fn enquiry(call_sid: &str) -> NewEnquiry {
         let now = Utc::now();
         NewEnquiry {
@@ -451,7 +499,10 @@ mod tests {
             callback_number: crate::phone::UkNumber::parse("+447700900123").unwrap(),
             trust: Trust::NotSure,
             category: Category::Other,
-            recording: None,
+            recording: Some(Recording {
+                url: "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0123".into(),
+                duration_seconds: 12,
+            }),
             created_at: now,
             callback_due: now.date_naive(),
             source: Source::CallbackRequest,
@@ -462,7 +513,8 @@ mod tests {
     #[tokio::test]
     async fn keeps_one_synced_line_per_call_and_refuses_when_full() {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::new(&dir.path().join("outbox"), 2);
+        let keys = keys();
+        let outbox = Outbox::new(&dir.path().join("outbox"), 2, keys.clone());
         assert!(!outbox.path().exists(), "nothing is made before a record");
         let a = outbox.keep(&enquiry("CA1")).await.unwrap();
         let again = outbox.keep(&enquiry("CA1")).await.unwrap();
@@ -479,15 +531,51 @@ mod tests {
         let read = read_records(outbox.path()).unwrap();
         assert_eq!(read.len(), 2);
         assert_eq!(read[0], a);
-        assert_eq!(read[0].enquiry().unwrap(), {
+        // The file holds the number and the recording sealed, never in plain text.
+        let text = std::fs::read_to_string(outbox.path()).unwrap();
+        assert!(
+            !text.contains("7700900123") && !text.contains("RE0123") && !text.contains("twilio"),
+            "{text}"
+        );
+        assert!(a.callback_number.starts_with(&keys.current_head()));
+        assert_eq!(read[0].enquiry(&keys).unwrap().unwrap(), {
             let mut e = enquiry("CA1");
             e.created_at = a.created_at;
             e.waiting_since = a.waiting_since;
             e.callback_due = a.callback_due;
             e
         });
-        let reopened = Outbox::open(outbox.path(), 2).unwrap();
+        let reopened = Outbox::open(outbox.path(), 2, keys.clone()).unwrap();
         assert_eq!(reopened.len(), 2);
+        // Another key cannot read it, and says so rather than store garbage.
+        assert!(read[0].enquiry(&Keyring::ephemeral()).is_err());
+    }
+
+    /// A file written before encryption (numbers in plain text) is still replayed.
+    #[tokio::test]
+    async fn a_plaintext_record_from_before_encryption_is_still_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox-oldinstance.jsonl");
+        let store = crate::store::connect("sqlite::memory:").await.unwrap();
+        let plain = OutboxRecord {
+            callback_number: "+447700900123".into(),
+            recording: None,
+            ..OutboxRecord::new(
+                &enquiry("CAold"),
+                Reference::random(),
+                &Keyring::ephemeral(),
+            )
+        };
+        std::fs::write(
+            &path,
+            format!("{}\n", serde_json::to_string(&plain).unwrap()),
+        )
+        .unwrap();
+        let old = Outbox::open(&path, 10, store.data_keys()).unwrap();
+        assert_eq!(old.replay(store.as_ref()).await.unwrap(), 1);
+        let stored = store.enquiry_for_call("CAold").await.unwrap().unwrap();
+        assert_eq!(stored.callback_number, "+447700900123");
+        assert_eq!(stored.reference, plain.reference);
     }
 
     #[tokio::test]
@@ -495,15 +583,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("outbox");
         let store = crate::store::connect("sqlite::memory:").await.unwrap();
+        let keys = store.data_keys();
         // A running instance with a record waiting: its file is locked, so left alone.
-        let running = Outbox::new(&out, 10);
+        let running = Outbox::new(&out, 10, keys.clone());
         running.keep(&enquiry("CArunning")).await.unwrap();
         // An instance killed after speaking a reference: its file is held by nobody.
-        let killed = Outbox::new(&out, 10);
+        let killed = Outbox::new(&out, 10, keys.clone());
         let spoken = killed.keep(&enquiry("CAkilled")).await.unwrap();
         let killed_path = killed.path().to_path_buf();
         drop(killed);
-        let restarted = Outbox::new(&out, 10);
+        let restarted = Outbox::new(&out, 10, keys);
         assert_eq!(restarted.adopt_leftovers(store.as_ref()).await, 1);
         assert!(!killed_path.exists(), "adopted, stored, removed");
         assert!(
@@ -515,6 +604,7 @@ mod tests {
             stored.reference, spoken.reference,
             "the reference the caller heard"
         );
+        assert_eq!(stored.callback_number, "+447700900123", "opened");
         assert!(store.enquiry_for_call("CArunning").await.unwrap().is_none());
         assert_eq!(restarted.adopt_leftovers(store.as_ref()).await, 0, "once");
     }

@@ -446,7 +446,7 @@ macro_rules! dashboard_sql {
                         .bind(id)
                         .fetch_optional(&self.pool)
                         .await?;
-                row.map(Enquiry::try_from).transpose()
+                row.map(|r| r.open(&self.keys)).transpose()
             }
 
             async fn open_enquiries(&self, f: &crate::enquiries::Filter) -> Result<Vec<Enquiry>, StoreError> {
@@ -460,7 +460,7 @@ macro_rules! dashboard_sql {
                 .bind(f.status.map(|s| s.as_str()))
                 .fetch_all(self.reader())
                 .await?;
-                rows.into_iter().map(Enquiry::try_from).collect()
+                rows.into_iter().map(|r| r.open(&self.keys)).collect()
             }
 
             async fn release_claim(&self, id: &str, handler: &str) -> Result<bool, StoreError> {
@@ -606,14 +606,19 @@ macro_rules! dashboard_sql {
             }
 
             async fn open_enquiry_for_number(&self, e164: &str) -> Result<Option<Enquiry>, StoreError> {
-                let row: Option<EnquiryRow> = sqlx::query_as(&format!(
-                    "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE callback_number = $1 AND status IN {OPEN_STATUSES} \
-                     ORDER BY created_at LIMIT 1"
-                ))
-                .bind(e164)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map(Enquiry::try_from).transpose()
+                // By the number's lookup hashes (under every configured key): never the number.
+                let hashes = self.keys.lookups(crate::crypto::Kind::PhoneNumber, e164);
+                let sql = format!(
+                    "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE callback_hash IN ({}) AND status IN {OPEN_STATUSES} \
+                     ORDER BY created_at LIMIT 1",
+                    super::retention::placeholders(1, hashes.len())
+                );
+                let mut q = sqlx::query_as(&sql);
+                for h in &hashes {
+                    q = q.bind(h);
+                }
+                let row: Option<EnquiryRow> = q.fetch_optional(&self.pool).await?;
+                row.map(|r| r.open(&self.keys)).transpose()
             }
 
             async fn count_missed_call(&self, enquiry_id: &str) -> Result<(), StoreError> {
@@ -625,12 +630,16 @@ macro_rules! dashboard_sql {
             }
 
             async fn open_enquiry_count(&self, e164: &str) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar(&format!(
-                    "SELECT COUNT(*) FROM enquiries WHERE callback_number = $1 AND status IN {OPEN_STATUSES}"
-                ))
-                .bind(e164)
-                .fetch_one(&self.pool)
-                .await?)
+                let hashes = self.keys.lookups(crate::crypto::Kind::PhoneNumber, e164);
+                let sql = format!(
+                    "SELECT COUNT(*) FROM enquiries WHERE callback_hash IN ({}) AND status IN {OPEN_STATUSES}",
+                    super::retention::placeholders(1, hashes.len())
+                );
+                let mut q = sqlx::query_scalar(&sql);
+                for h in &hashes {
+                    q = q.bind(h);
+                }
+                Ok(q.fetch_one(&self.pool).await?)
             }
 
             async fn fold_request(

@@ -14,6 +14,7 @@ pub mod messages;
 mod postgres;
 pub mod retention;
 mod rows;
+pub mod sealing;
 mod sql;
 mod sqlite;
 pub mod stats;
@@ -21,6 +22,7 @@ pub mod stats;
 pub use dashboard::{DashboardStore, WaitingCaller};
 pub use postgres::PostgresStore;
 pub use retention::RetentionStore;
+pub use sealing::{KeyCensus, KeyOptions, ResealCounts, Scope};
 pub use sqlite::SqliteStore;
 
 /// How many random references to try before giving up (a collision is rare; ten in a row is a fault).
@@ -40,6 +42,9 @@ pub enum StoreError {
     Duplicate(String),
     #[error("could not find a free enquiry reference after {0} tries")]
     NoFreeReference(u32),
+    /// A data key that cannot be used, or a sealed value that cannot be opened.
+    #[error("{0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
 
 /// A call as it starts.
@@ -342,31 +347,116 @@ pub trait Store:
     async fn migrations_current(&self) -> Result<bool, StoreError>;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The keys this store seals callers' numbers with; the outbox seals its records with
+    /// them too. A store that wraps another must hand on the inner store's keys (with a key
+    /// of its own, outbox records would not open after a restart).
+    fn data_keys(&self) -> Arc<crate::crypto::Keyring>;
 }
 
-/// The database for a configuration: the main one, plus a read replica when given
-/// (PostgreSQL only; list and statistics reads go to it).
+/// For tests and development tools: the database at `url` (with a read replica when given)
+/// with the development key defaults (a key file beside a SQLite file, a random key in
+/// memory, the published development key on PostgreSQL). The service and the commands
+/// open their database with [`open`] instead, under the configured keys.
 pub async fn connect_with_replica(
     url: &str,
     read_url: Option<&str>,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    match read_url {
-        Some(read) => Ok(Arc::new(
-            PostgresStore::connect(url)
-                .await?
-                .with_read_replica(read)
-                .await?,
-        )),
-        None => connect(url).await,
+    connect_keyed(url, read_url, &KeyOptions::development()).await
+}
+
+/// As [`connect_with_replica`], without a replica.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    connect_keyed(url, None, &KeyOptions::development()).await
+}
+
+/// The configuration's database (`DATABASE_URL`, no replica) under its data keys; `dev`
+/// lets PostgreSQL without a configured key use the development key (`serve --insecure-dev`).
+pub async fn open(config: &crate::config::Config, dev: bool) -> Result<Arc<dyn Store>, StoreError> {
+    connect_keyed(&config.database_url, None, &key_options(config, dev)).await
+}
+
+/// As [`open`], reading lists and statistics from `DATABASE_READ_URL` when it is set.
+pub async fn open_with_replica(
+    config: &crate::config::Config,
+    dev: bool,
+) -> Result<Arc<dyn Store>, StoreError> {
+    connect_keyed(
+        &config.database_url,
+        config.database_read_url.as_deref(),
+        &key_options(config, dev),
+    )
+    .await
+}
+
+/// The key options of a configuration.
+pub fn key_options(config: &crate::config::Config, dev: bool) -> KeyOptions {
+    KeyOptions {
+        settings: config.data_keys.clone(),
+        dev,
+        ..KeyOptions::default()
     }
 }
 
-/// Opens (creating and migrating where needed) the database named by `url`.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+/// Opens (creating and migrating where needed) the database named by `url`, with a read
+/// replica when given (PostgreSQL only), under the keys `keys` decide; any value still
+/// in plain text is sealed before it returns.
+pub async fn connect_keyed(
+    url: &str,
+    read_url: Option<&str>,
+    keys: &KeyOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") && read_url.is_none() {
+        Ok(Arc::new(SqliteStore::connect(url, keys).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url).await?))
+        let store = PostgresStore::connect(url, keys).await?;
+        Ok(Arc::new(match read_url {
+            Some(read) => store.with_read_replica(read).await?,
+            None => store,
+        }))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// What `helpline rekey` did (or, dry, would do).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RekeyReport {
+    pub dry_run: bool,
+    /// The current key's id: everything is sealed under it afterwards.
+    pub key: String,
+    /// The older keys configured.
+    pub old_keys: Vec<String>,
+    /// Rows re-sealed (dry run: to re-seal), and values that could not be opened.
+    pub resealed: ResealCounts,
+    /// Values by key id (or `plaintext`), by column, after the pass.
+    pub census: KeyCensus,
+}
+
+/// Re-seals every personal value not sealed under the current key (older keys, plain
+/// text, missing lookup hashes), in batches, beside a running service; `dry_run` counts.
+pub async fn rekey(url: &str, keys: &KeyOptions, dry_run: bool) -> Result<RekeyReport, StoreError> {
+    let keys = KeyOptions {
+        tolerate_unknown_keys: true,
+        ..keys.clone()
+    };
+    macro_rules! run {
+        ($store:expr) => {{
+            let store = $store;
+            let resealed = store.reseal(Scope::NotCurrent, dry_run).await?;
+            let ring = store.data_keys();
+            RekeyReport {
+                dry_run,
+                key: ring.current_id().to_string(),
+                old_keys: ring.old_ids().iter().map(|s| s.to_string()).collect(),
+                resealed,
+                census: store.key_census().await?,
+            }
+        }};
+    }
+    if url.starts_with("sqlite:") {
+        Ok(run!(SqliteStore::connect(url, &keys).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(run!(PostgresStore::connect(url, &keys).await?))
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
     }

@@ -26,18 +26,28 @@ pub struct PostgresStore {
     pool: PgPool,
     /// A read-only replica for list and statistics reads (the primary when none).
     read: Option<PgPool>,
+    /// Seals callers' numbers and recording references (`crate::crypto`).
+    keys: std::sync::Arc<crate::crypto::Keyring>,
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://…`) and runs any pending migrations.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Connects to `url` (`postgres://…`) and runs any pending migrations, under the keys
+    /// `keys` decide; values still in plain text are sealed.
+    pub async fn connect(url: &str, keys: &super::KeyOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, read: None })
+        let ring = super::sealing::resolve(url, keys, || Self::any_sealed(&pool)).await?;
+        let store = Self {
+            pool,
+            read: None,
+            keys: std::sync::Arc::new(ring),
+        };
+        store.start_sealing(keys.tolerate_unknown_keys).await?;
+        Ok(store)
     }
 
     /// Reads lists and statistics from a standby at `url` (never migrated: it follows the primary).
@@ -61,3 +71,4 @@ super::dashboard::dashboard_sql!(PostgresStore);
 super::stats::stats_sql!(PostgresStore);
 super::messages::messages_sql!(PostgresStore);
 super::retention::retention_sql!(PostgresStore);
+super::sealing::sealing_sql!(PostgresStore, sqlx::Postgres);

@@ -133,6 +133,21 @@ pub(super) fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// The `WHERE` clause finding a queued recording by its lookup hashes under every key
+/// (parameters `$first`, …), and the hashes to bind.
+pub(super) fn by_recording(
+    keys: &crate::crypto::Keyring,
+    recording_url: &str,
+    first: usize,
+) -> (String, Vec<String>) {
+    let hashes = keys.lookups(crate::crypto::Kind::Recording, recording_url);
+    let clause = format!(
+        "WHERE recording_hash IN ({})",
+        placeholders(first, hashes.len())
+    );
+    (clause, hashes)
+}
+
 /// Whether a stored reference names a recording at Twilio (`helpline simulate` stores
 /// `simulated://…`, which names nothing to delete).
 pub(super) fn at_twilio(reference: &str) -> bool {
@@ -175,15 +190,22 @@ macro_rules! retention_sql {
                     texts_sent: count(of_enquiries("texts_sent")).await?,
                     recordings: 0,
                 };
+                // Sealed (a new nonce each): opened before they are compared.
                 let refs: Vec<String> = sqlx::query_scalar(&format!(
                     "SELECT recording_url FROM enquiries WHERE {enq} AND recording_url IS NOT NULL \
-                     UNION SELECT value FROM call_answers WHERE name = 'recording_url' \
+                     UNION ALL SELECT value FROM call_answers WHERE name = 'recording_url' \
                      AND call_sid IN (SELECT call_sid FROM calls WHERE {calls})"
                 ))
                 .bind(cutoff)
                 .fetch_all(&self.pool)
                 .await?;
-                let mut recordings: Vec<String> = refs.into_iter().filter(|r| at_twilio(r)).collect();
+                let mut recordings = Vec::with_capacity(refs.len());
+                for r in refs {
+                    let r = self.keys.open(crate::crypto::Kind::Recording, &r)?;
+                    if at_twilio(&r) {
+                        recordings.push(r);
+                    }
+                }
                 recordings.sort();
                 recordings.dedup();
                 counts.recordings = recordings.len() as u64;
@@ -254,16 +276,23 @@ macro_rules! retention_sql {
                     }
                     recordings.extend(q.fetch_all(&mut *tx).await?);
                 }
+                let mut recordings = recordings
+                    .iter()
+                    .map(|r| self.keys.open(crate::crypto::Kind::Recording, r))
+                    .collect::<Result<Vec<String>, _>>()?;
                 recordings.retain(|r| at_twilio(r));
                 recordings.sort();
                 recordings.dedup();
                 for url in &recordings {
+                    // Sealed, and queued once (by its lookup hash).
+                    let sealed = self.keys.seal_indexed(crate::crypto::Kind::Recording, url);
                     let done = sqlx::query(
-                        "INSERT INTO recording_deletions (recording_url, queued_at) VALUES ($1, $2) \
-                         ON CONFLICT (recording_url) DO NOTHING",
+                        "INSERT INTO recording_deletions (recording_url, recording_hash, queued_at) VALUES ($1, $3, $2) \
+                         ON CONFLICT (recording_hash) DO NOTHING",
                     )
-                    .bind(url)
+                    .bind(&sealed.value)
                     .bind(at)
+                    .bind(&sealed.hash)
                     .execute(&mut *tx)
                     .await?;
                     counts.recordings += done.rows_affected();
@@ -324,20 +353,29 @@ macro_rules! retention_sql {
                 &self,
                 limit: u32,
             ) -> Result<Vec<super::retention::PendingRecording>, StoreError> {
-                Ok(sqlx::query_as(
+                let rows: Vec<super::retention::PendingRecording> = sqlx::query_as(
                     "SELECT recording_url, queued_at, CAST(attempts AS BIGINT) AS attempts FROM recording_deletions \
                      ORDER BY queued_at, recording_url LIMIT $1",
                 )
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
-                .await?)
+                .await?;
+                rows.into_iter()
+                    .map(|mut r| {
+                        r.recording_url = self.keys.open(crate::crypto::Kind::Recording, &r.recording_url)?;
+                        Ok(r)
+                    })
+                    .collect()
             }
 
             async fn recording_deletion_done(&self, recording_url: &str) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM recording_deletions WHERE recording_url = $1")
-                    .bind(recording_url)
-                    .execute(&self.pool)
-                    .await?;
+                let (rows, hashes) = super::retention::by_recording(&self.keys, recording_url, 1);
+                let sql = format!("DELETE FROM recording_deletions {rows}");
+                let mut q = sqlx::query(&sql);
+                for h in &hashes {
+                    q = q.bind(h);
+                }
+                q.execute(&self.pool).await?;
                 Ok(())
             }
 
@@ -347,15 +385,15 @@ macro_rules! retention_sql {
                 at: DateTime<Utc>,
                 error: &str,
             ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE recording_deletions SET attempts = attempts + 1, last_attempt_at = $2, last_error = $3 \
-                     WHERE recording_url = $1",
-                )
-                .bind(recording_url)
-                .bind(at)
-                .bind(error)
-                .execute(&self.pool)
-                .await?;
+                let (rows, hashes) = super::retention::by_recording(&self.keys, recording_url, 3);
+                let sql = format!(
+                    "UPDATE recording_deletions SET attempts = attempts + 1, last_attempt_at = $1, last_error = $2 {rows}"
+                );
+                let mut q = sqlx::query(&sql).bind(at).bind(error);
+                for h in &hashes {
+                    q = q.bind(h);
+                }
+                q.execute(&self.pool).await?;
                 Ok(())
             }
         }

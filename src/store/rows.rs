@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{CallRecord, StepRecord, StoreError, StoredCalendar};
+use crate::crypto::{Keyring, Kind};
 use crate::enquiries::{Enquiry, Reference};
 use crate::hours::{Closure, ClosureKind};
 
@@ -51,10 +52,10 @@ pub struct EnquiryRow {
     unanswered: i64,
 }
 
-impl TryFrom<EnquiryRow> for Enquiry {
-    type Error = StoreError;
-
-    fn try_from(r: EnquiryRow) -> Result<Self, StoreError> {
+impl EnquiryRow {
+    /// The enquiry, its number and recording opened with `keys`.
+    pub fn open(self, keys: &Keyring) -> Result<Enquiry, StoreError> {
+        let r = self;
         let corrupt = |what: &str, e: &dyn std::fmt::Display| {
             StoreError::Corrupt(format!("enquiry {what}: {e}"))
         };
@@ -76,8 +77,8 @@ impl TryFrom<EnquiryRow> for Enquiry {
             recording_duration: r.recording_duration.and_then(|d| u32::try_from(d).ok()),
             id: r.id,
             call_sid: r.call_sid,
-            callback_number: r.callback_number,
-            recording_url: r.recording_url,
+            callback_number: keys.open(Kind::PhoneNumber, &r.callback_number)?,
+            recording_url: keys.open_opt(Kind::Recording, r.recording_url.as_deref())?,
             created_at: r.created_at,
             callback_due: r.callback_due,
         })
@@ -100,11 +101,13 @@ pub struct CallRow {
     hung_up_in_queue: bool,
 }
 
-impl From<CallRow> for CallRecord {
-    fn from(r: CallRow) -> Self {
-        CallRecord {
+impl CallRow {
+    /// The call, its caller's number opened with `keys`.
+    pub fn open(self, keys: &Keyring) -> Result<CallRecord, StoreError> {
+        let r = self;
+        Ok(CallRecord {
+            caller: keys.open_opt(Kind::PhoneNumber, r.caller.as_deref())?,
             call_sid: r.call_sid,
-            caller: r.caller,
             started_at: r.started_at,
             in_hours: r.in_hours,
             simulated: r.simulated,
@@ -115,7 +118,7 @@ impl From<CallRow> for CallRecord {
             queue_result: r.queue_result,
             queue_wait_seconds: r.queue_wait_seconds,
             hung_up_in_queue: r.hung_up_in_queue,
-        }
+        })
     }
 }
 
@@ -191,15 +194,16 @@ impl From<CalendarRow> for StoredCalendar {
     }
 }
 
-/// Collects stored answers (name, value) into the flow's answers.
 /// A step's path as stored in `call_steps.path`: node ids separated by spaces (ids never
 /// contain one), NULL when the step passed through no node.
 pub fn path_column(path: &[String]) -> Option<String> {
     (!path.is_empty()).then(|| path.join(" "))
 }
 
+/// Collects stored answers (name, value) into the flow's answers, opening the sealed ones.
 pub fn answers_from_pairs(
     pairs: Vec<(String, String)>,
+    keys: &Keyring,
 ) -> Result<crate::flows::Answers, StoreError> {
     use crate::enquiries::Recording;
     use crate::phone::UkNumber;
@@ -207,6 +211,10 @@ pub fn answers_from_pairs(
     let mut recording_url = None;
     let mut recording_duration = None;
     for (name, value) in pairs {
+        let value = match super::sealing::answer_kind(&name) {
+            Some(kind) => keys.open(kind, &value)?,
+            None => value,
+        };
         let bad = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("answer {name}: {e}"));
         match name.as_str() {
             "callback_number" => {
@@ -231,15 +239,17 @@ pub fn answers_from_pairs(
     Ok(answers)
 }
 
-/// The (name, value) rows an answer is stored as.
-pub fn answer_pairs(answer: &crate::flows::Answer) -> Vec<(&'static str, String)> {
+/// The (name, value) rows an answer is stored as: the number and the recording sealed.
+pub fn answer_pairs(answer: &crate::flows::Answer, keys: &Keyring) -> Vec<(&'static str, String)> {
     use crate::flows::Answer;
     match answer {
-        Answer::CallbackNumber(n) => vec![("callback_number", n.e164().to_string())],
+        Answer::CallbackNumber(n) => {
+            vec![("callback_number", keys.seal(Kind::PhoneNumber, n.e164()))]
+        }
         Answer::Trust(t) => vec![("trust", t.as_str().to_string())],
         Answer::Category(c) => vec![("category", c.as_str().to_string())],
         Answer::Message(r) => vec![
-            ("recording_url", r.url.clone()),
+            ("recording_url", keys.seal(Kind::Recording, &r.url)),
             ("recording_duration", r.duration_seconds.to_string()),
         ],
     }

@@ -22,6 +22,7 @@ macro_rules! sql_store {
             /// then the second…), so they see each other exactly as if made one by one.
             async fn callback_requests(
                 tx: &mut sqlx::Transaction<'_, $db>,
+                keys: &crate::crypto::Keyring,
                 requests: &[(usize, &NewEnquiry, &Reference, u32)],
             ) -> Result<std::collections::HashMap<usize, Enquiry>, StoreError> {
                 let mut made = std::collections::HashMap::new();
@@ -31,7 +32,7 @@ macro_rules! sql_store {
                     let (round, later): (Vec<_>, Vec<_>) = left
                         .into_iter()
                         .partition(|r| seen.insert(r.1.callback_number.e164().to_string()));
-                    made.extend(Self::callback_round(tx, &round).await?);
+                    made.extend(Self::callback_round(tx, keys, &round).await?);
                     left = later;
                 }
                 Ok(made)
@@ -40,6 +41,7 @@ macro_rules! sql_store {
             /// One round of [`Self::callback_requests`]: at most one request per number.
             async fn callback_round(
                 tx: &mut sqlx::Transaction<'_, $db>,
+                keys: &crate::crypto::Keyring,
                 requests: &[(usize, &NewEnquiry, &Reference, u32)],
             ) -> Result<std::collections::HashMap<usize, Enquiry>, StoreError> {
                 use std::collections::HashMap;
@@ -48,7 +50,16 @@ macro_rules! sql_store {
                     return Ok(made);
                 }
                 let calls: Vec<&str> = requests.iter().map(|r| r.1.call_sid.as_str()).collect();
-                let numbers: Vec<&str> = requests.iter().map(|r| r.1.callback_number.e164()).collect();
+                // Numbers are stored sealed: found by their lookup hashes (under every key).
+                use crate::crypto::Kind;
+                let mut number_of: HashMap<String, String> = HashMap::new();
+                for r in requests {
+                    let number = r.1.callback_number.e164();
+                    for h in keys.lookups(Kind::PhoneNumber, number) {
+                        number_of.insert(h, number.to_string());
+                    }
+                }
+                let hashes: Vec<&str> = number_of.keys().map(String::as_str).collect();
                 let in_list = |q: &mut sqlx::QueryBuilder<'_, $db>, items: &[&str]| {
                     q.push("(");
                     let mut list = q.separated(", ");
@@ -65,7 +76,7 @@ macro_rules! sql_store {
                 let own: Vec<EnquiryRow> = q.build_query_as().fetch_all(&mut **tx).await?;
                 let mut by_call: HashMap<String, Enquiry> = HashMap::new();
                 for row in own {
-                    let e = Enquiry::try_from(row)?;
+                    let e = row.open(keys)?;
                     by_call.insert(e.call_sid.clone(), e);
                 }
                 // Requests folded into another enquiry before.
@@ -77,19 +88,24 @@ macro_rules! sql_store {
                 let folded = q.build().fetch_all(&mut **tx).await?;
                 for row in &folded {
                     let call: String = row.try_get("folded_call")?;
-                    let e = Enquiry::try_from(<EnquiryRow as sqlx::FromRow<_>>::from_row(row)?)?;
+                    let e = <EnquiryRow as sqlx::FromRow<_>>::from_row(row)?.open(keys)?;
                     by_call.entry(call).or_insert(e);
                 }
                 // Open enquiries per number.
                 let mut q = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT callback_number, COUNT(*) FROM enquiries WHERE status IN ",
+                    "SELECT callback_hash, COUNT(*) FROM enquiries WHERE status IN ",
                 );
                 q.push(OPEN_STATUSES);
-                q.push(" AND callback_number IN ");
-                in_list(&mut q, &numbers);
-                q.push(" GROUP BY callback_number");
+                q.push(" AND callback_hash IN ");
+                in_list(&mut q, &hashes);
+                q.push(" GROUP BY callback_hash");
                 let counts: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut **tx).await?;
-                let mut open: HashMap<String, i64> = counts.into_iter().collect();
+                let mut open: HashMap<String, i64> = HashMap::new();
+                for (hash, n) in counts {
+                    if let Some(number) = number_of.get(&hash) {
+                        *open.entry(number.clone()).or_insert(0) += n;
+                    }
+                }
 
                 let mut to_insert: Vec<(usize, &NewEnquiry, Reference)> = Vec::new();
                 for &(i, e, reference, max_open) in requests {
@@ -102,15 +118,16 @@ macro_rules! sql_store {
                     if *count >= i64::from(max_open.max(1)) {
                         // Too many from one number: joins its oldest open enquiry (rare: a
                         // statement or three of its own).
-                        let oldest: Option<EnquiryRow> = sqlx::query_as(&format!(
-                            "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE callback_number = $1 AND status IN {OPEN_STATUSES} \
-                             ORDER BY created_at LIMIT 1"
-                        ))
-                        .bind(number)
-                        .fetch_optional(&mut **tx)
-                        .await?;
+                        let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                            "SELECT {ENQUIRY_COLUMNS} FROM enquiries WHERE status IN {OPEN_STATUSES} AND callback_hash IN "
+                        ));
+                        let own: Vec<String> = keys.lookups(Kind::PhoneNumber, number);
+                        let own: Vec<&str> = own.iter().map(String::as_str).collect();
+                        in_list(&mut q, &own);
+                        q.push(" ORDER BY created_at LIMIT 1");
+                        let oldest: Option<EnquiryRow> = q.build_query_as().fetch_optional(&mut **tx).await?;
                         if let Some(oldest) = oldest {
-                            let oldest = Enquiry::try_from(oldest)?;
+                            let oldest = oldest.open(keys)?;
                             let joined = sqlx::query(
                                 "INSERT INTO enquiry_calls (call_sid, enquiry_id, at) VALUES ($1, $2, $3) \
                                  ON CONFLICT (call_sid) DO NOTHING",
@@ -144,17 +161,19 @@ macro_rules! sql_store {
                         break;
                     }
                     let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO enquiries (id, reference, call_sid, callback_number, trust, category, \
+                        "INSERT INTO enquiries (id, reference, call_sid, callback_number, callback_hash, trust, category, \
                          recording_url, recording_duration, status, created_at, callback_due, source, waiting_since, not_counted) ",
                     );
                     q.push_values(&to_insert, |mut row, (_, e, reference)| {
+                        let number = keys.seal_indexed(Kind::PhoneNumber, e.callback_number.e164());
                         row.push_bind(uuid::Uuid::new_v4().to_string())
                             .push_bind(reference.as_str().to_string())
                             .push_bind(e.call_sid.clone())
-                            .push_bind(e.callback_number.e164().to_string())
+                            .push_bind(number.value)
+                            .push_bind(number.hash)
                             .push_bind(e.trust.as_str())
                             .push_bind(e.category.as_str())
-                            .push_bind(e.recording.as_ref().map(|r| r.url.clone()))
+                            .push_bind(e.recording.as_ref().map(|r| keys.seal(Kind::Recording, &r.url)))
                             .push_bind(e.recording.as_ref().map(|r| i64::from(r.duration_seconds)))
                             .push("'new'")
                             .push_bind(e.created_at)
@@ -170,7 +189,7 @@ macro_rules! sql_store {
                     let rows: Vec<EnquiryRow> = q.build_query_as().fetch_all(&mut **tx).await?;
                     let mut stored: HashMap<String, Enquiry> = HashMap::new();
                     for row in rows {
-                        let e = Enquiry::try_from(row)?;
+                        let e = row.open(keys)?;
                         stored.insert(e.call_sid.clone(), e);
                     }
                     let mut again = Vec::new();
@@ -189,7 +208,7 @@ macro_rules! sql_store {
                         .await?;
                         match existing {
                             Some(row) => {
-                                made.insert(i, Enquiry::try_from(row)?);
+                                made.insert(i, row.open(keys)?);
                             }
                             None => {
                                 tracing::warn!(call_sid = %e.call_sid, attempt, "enquiry reference taken; trying another");
@@ -222,15 +241,23 @@ macro_rules! sql_store {
                     q.push_bind(closed_at);
                     q.push(" WHERE source = 'missed-in-queue' AND status IN ");
                     q.push(OPEN_STATUSES);
-                    q.push(" AND callback_number IN ");
-                    let new_numbers: Vec<&str> = new.iter().map(|n| n.1.as_str()).collect();
-                    in_list(&mut q, &new_numbers);
+                    q.push(" AND callback_hash IN ");
+                    let new_hashes: Vec<String> = new
+                        .iter()
+                        .flat_map(|n| keys.lookups(Kind::PhoneNumber, &n.1))
+                        .collect();
+                    let new_hashes: Vec<&str> = new_hashes.iter().map(String::as_str).collect();
+                    in_list(&mut q, &new_hashes);
                     q.push(" AND call_sid NOT IN ");
                     in_list(&mut q, &calls);
-                    q.push(" RETURNING callback_number, COALESCE(waiting_since, created_at)");
-                    let merged: Vec<(String, DateTime<Utc>)> = q.build_query_as().fetch_all(&mut **tx).await?;
+                    q.push(" RETURNING callback_hash, COALESCE(waiting_since, created_at)");
+                    let merged: Vec<(Option<String>, DateTime<Utc>)> =
+                        q.build_query_as().fetch_all(&mut **tx).await?;
                     let mut earliest: HashMap<String, DateTime<Utc>> = HashMap::new();
-                    for (number, at) in merged {
+                    for (hash, at) in merged {
+                        let Some(number) = hash.and_then(|h| number_of.get(&h).cloned()) else {
+                            continue;
+                        };
                         let e = earliest.entry(number).or_insert(at);
                         *e = (*e).min(at);
                     }
@@ -282,7 +309,7 @@ macro_rules! sql_store {
                         CallWrite::Call(c) => calls.push(c),
                         CallWrite::Step(s) => steps.push(s),
                         CallWrite::Answer { call_sid, answer } => {
-                            for (name, value) in answer_pairs(answer) {
+                            for (name, value) in answer_pairs(answer, &self.keys) {
                                 match answer_at.get(&(call_sid.as_str(), name)) {
                                     Some(&i) => answers[i].2 = value,
                                     None => {
@@ -301,11 +328,16 @@ macro_rules! sql_store {
                 let mut tx = self.pool.begin().await?;
                 for chunk in calls.chunks(ROWS) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO calls (call_sid, caller, started_at, in_hours, simulated, test_call) ",
+                        "INSERT INTO calls (call_sid, caller, caller_hash, started_at, in_hours, simulated, test_call) ",
                     );
                     q.push_values(chunk, |mut row, c| {
+                        // The caller's number sealed, with its lookup hash (crate::crypto).
+                        let (caller, caller_hash) = self
+                            .keys
+                            .seal_indexed_opt(crate::crypto::Kind::PhoneNumber, c.caller.as_deref());
                         row.push_bind(&c.call_sid)
-                            .push_bind(&c.caller)
+                            .push_bind(caller)
+                            .push_bind(caller_hash)
                             .push_bind(c.started_at)
                             .push_bind(c.in_hours)
                             .push_bind(c.simulated)
@@ -386,7 +418,7 @@ macro_rules! sql_store {
                         | CallWrite::CallbackRequest { .. } => {}
                     }
                 }
-                let mut made = Self::callback_requests(&mut tx, &requests).await?;
+                let mut made = Self::callback_requests(&mut tx, &self.keys, &requests).await?;
                 tx.commit().await?;
                 // The first write of a step in this batch is the new one; a repeat is a retry.
                 writes
@@ -413,7 +445,7 @@ macro_rules! sql_store {
                         .bind(call_sid)
                         .fetch_all(&self.pool)
                         .await?;
-                answers_from_pairs(pairs)
+                answers_from_pairs(pairs, &self.keys)
             }
 
             async fn create_enquiry_with(
@@ -425,6 +457,10 @@ macro_rules! sql_store {
                 if let Some(existing) = self.enquiry_for_call(&e.call_sid).await? {
                     return Ok(existing);
                 }
+                // Sealed once for every try; the number is looked up by its hashes.
+                let number = self.keys.seal_indexed(crate::crypto::Kind::PhoneNumber, e.callback_number.e164());
+                let recording = e.recording.as_ref().map(|r| self.keys.seal(crate::crypto::Kind::Recording, &r.url));
+                let hashes = self.keys.lookups(crate::crypto::Kind::PhoneNumber, e.callback_number.e164());
                 for attempt in 0..super::REFERENCE_TRIES {
                     let reference = match given {
                         Some(r) if attempt == 0 => r.clone(),
@@ -433,22 +469,23 @@ macro_rules! sql_store {
                     let mut tx = self.pool.begin().await?;
                     let inserted = sqlx::query(
                         "INSERT INTO enquiries (id, reference, call_sid, callback_number, trust, category, \
-                         recording_url, recording_duration, status, created_at, callback_due, source, waiting_since, not_counted) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10, $11, $12, \
+                         recording_url, recording_duration, status, created_at, callback_due, source, waiting_since, callback_hash, not_counted) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10, $11, $12, $13, \
                          COALESCE((SELECT c.simulated OR c.test_call FROM calls c WHERE c.call_sid = $3), FALSE)) ON CONFLICT (call_sid) DO NOTHING",
                     )
                     .bind(uuid::Uuid::new_v4().to_string())
                     .bind(reference.as_str())
                     .bind(&e.call_sid)
-                    .bind(e.callback_number.e164())
+                    .bind(&number.value)
                     .bind(e.trust.as_str())
                     .bind(e.category.as_str())
-                    .bind(e.recording.as_ref().map(|r| r.url.as_str()))
+                    .bind(&recording)
                     .bind(e.recording.as_ref().map(|r| i64::from(r.duration_seconds)))
                     .bind(e.created_at)
                     .bind(e.callback_due)
                     .bind(e.source.as_str())
                     .bind(e.waiting_since)
+                    .bind(&number.hash)
                     .execute(&mut *tx)
                     .await;
                     match inserted {
@@ -458,15 +495,17 @@ macro_rules! sql_store {
                             if done.rows_affected() == 1 && e.source == Source::CallbackRequest {
                                 // A caller who gave up in the queue earlier keeps their place: the
                                 // request takes the earlier time, and the missed entry is folded in.
-                                let earlier: Option<DateTime<Utc>> = sqlx::query_scalar(&format!(
+                                let sql = format!(
                                     "SELECT MIN(COALESCE(waiting_since, created_at)) FROM enquiries \
-                                     WHERE callback_number = $1 AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
-                                     AND call_sid <> $2"
-                                ))
-                                .bind(e.callback_number.e164())
-                                .bind(&e.call_sid)
-                                .fetch_one(&mut *tx)
-                                .await?;
+                                     WHERE callback_hash IN ({}) AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
+                                     AND call_sid <> $1",
+                                    super::retention::placeholders(2, hashes.len())
+                                );
+                                let mut q = sqlx::query_scalar(&sql).bind(&e.call_sid);
+                                for h in &hashes {
+                                    q = q.bind(h);
+                                }
+                                let earlier: Option<DateTime<Utc>> = q.fetch_one(&mut *tx).await?;
                                 if let Some(t) = earlier.filter(|t| *t < e.waiting_since) {
                                     sqlx::query("UPDATE enquiries SET waiting_since = $1 WHERE call_sid = $2")
                                         .bind(t)
@@ -474,16 +513,17 @@ macro_rules! sql_store {
                                         .execute(&mut *tx)
                                         .await?;
                                 }
-                                sqlx::query(&format!(
-                                    "UPDATE enquiries SET status = 'merged', closed_at = $2, claimed_by = NULL, claimed_at = NULL \
-                                     WHERE callback_number = $1 AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
-                                     AND call_sid <> $3"
-                                ))
-                                .bind(e.callback_number.e164())
-                                .bind(e.created_at)
-                                .bind(&e.call_sid)
-                                .execute(&mut *tx)
-                                .await?;
+                                let sql = format!(
+                                    "UPDATE enquiries SET status = 'merged', closed_at = $1, claimed_by = NULL, claimed_at = NULL \
+                                     WHERE callback_hash IN ({}) AND source = 'missed-in-queue' AND status IN {OPEN_STATUSES} \
+                                     AND call_sid <> $2",
+                                    super::retention::placeholders(3, hashes.len())
+                                );
+                                let mut q = sqlx::query(&sql).bind(e.created_at).bind(&e.call_sid);
+                                for h in &hashes {
+                                    q = q.bind(h);
+                                }
+                                q.execute(&mut *tx).await?;
                             }
                             tx.commit().await?;
                             return self
@@ -516,7 +556,7 @@ macro_rules! sql_store {
                 .bind(call_sid)
                 .fetch_optional(&self.pool)
                 .await?;
-                row.map(Enquiry::try_from).transpose()
+                row.map(|r| r.open(&self.keys)).transpose()
             }
 
             async fn list_enquiries(&self) -> Result<Vec<Enquiry>, StoreError> {
@@ -525,7 +565,7 @@ macro_rules! sql_store {
                 ))
                 .fetch_all(self.reader())
                 .await?;
-                rows.into_iter().map(Enquiry::try_from).collect()
+                rows.into_iter().map(|r| r.open(&self.keys)).collect()
             }
 
             async fn answered_since(&self, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
@@ -551,7 +591,7 @@ macro_rules! sql_store {
                 .bind(call_sid)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(CallRecord::from))
+                row.map(|r| r.open(&self.keys)).transpose()
             }
 
             async fn steps(&self, call_sid: &str) -> Result<Vec<StepRecord>, StoreError> {
@@ -706,7 +746,7 @@ macro_rules! sql_store {
                 .bind(today)
                 .fetch_optional(&self.pool)
                 .await?;
-                row.map(Enquiry::try_from).transpose()
+                row.map(|r| r.open(&self.keys)).transpose()
             }
 
             async fn enquiry_owner(&self, id: &str) -> Result<Option<String>, StoreError> {
@@ -780,6 +820,10 @@ macro_rules! sql_store {
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
+            }
+
+            fn data_keys(&self) -> std::sync::Arc<crate::crypto::Keyring> {
+                self.keys.clone()
             }
         }
     };

@@ -28,11 +28,14 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Lists and statistics: several connections, reading beside the writer (WAL).
     read: SqlitePool,
+    /// Seals callers' numbers and recording references (`crate::crypto`).
+    keys: std::sync::Arc<crate::crypto::Keyring>,
 }
 
 impl SqliteStore {
-    /// Opens `url` (`sqlite://PATH` or `sqlite::memory:`), creating the file and running migrations.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Opens `url` (`sqlite://PATH` or `sqlite::memory:`), creating the file and running
+    /// migrations, under the keys `keys` decide; values still in plain text are sealed.
+    pub async fn connect(url: &str, keys: &super::KeyOptions) -> Result<Self, StoreError> {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -65,7 +68,14 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         };
-        Ok(Self { pool, read })
+        let ring = super::sealing::resolve(url, keys, || Self::any_sealed(&pool)).await?;
+        let store = Self {
+            pool,
+            read,
+            keys: std::sync::Arc::new(ring),
+        };
+        store.start_sealing(keys.tolerate_unknown_keys).await?;
+        Ok(store)
     }
 }
 
@@ -82,3 +92,4 @@ super::dashboard::dashboard_sql!(SqliteStore);
 super::stats::stats_sql!(SqliteStore);
 super::messages::messages_sql!(SqliteStore);
 super::retention::retention_sql!(SqliteStore);
+super::sealing::sealing_sql!(SqliteStore, sqlx::Sqlite);

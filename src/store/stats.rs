@@ -296,9 +296,9 @@ macro_rules! stats_sql {
                 Ok(sqlx::query_as(
                     "SELECT c.started_at, c.queue_left_at, c.queue_wait_seconds, t.value AS trust, \
                      EXISTS (SELECT 1 FROM enquiries e \
-                        WHERE e.callback_number = c.caller AND e.created_at >= c.started_at) AS listed_after, \
+                        WHERE e.callback_hash = c.caller_hash AND e.created_at >= c.started_at) AS listed_after, \
                      EXISTS (SELECT 1 FROM enquiries e \
-                        WHERE e.callback_number = c.caller AND e.created_at >= c.started_at AND e.attempts > 0) \
+                        WHERE e.callback_hash = c.caller_hash AND e.created_at >= c.started_at AND e.attempts > 0) \
                         AS called_back_after \
                      FROM calls c LEFT JOIN call_answers t ON t.call_sid = c.call_sid AND t.name = 'trust' \
                      WHERE c.queue_result = 'hangup' AND c.started_at >= $1 AND c.started_at < $2 \

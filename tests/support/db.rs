@@ -84,11 +84,31 @@ impl TestDb {
         matches!(self, TestDb::Postgres { .. })
     }
 
+    /// What a `helpline` process needs in its environment to read this database's callers'
+    /// numbers as the tests' own connections do: on PostgreSQL the published development
+    /// data key (`helpline::store::connect` uses it there); nothing on SQLite, where the key
+    /// file beside the database is found by every process.
+    pub fn data_key_env(&self) -> Vec<(&'static str, String)> {
+        data_key_env(self.url())
+    }
+
     pub fn dir(&self) -> Option<PathBuf> {
         match self {
             TestDb::Sqlite { dir, .. } => Some(dir.path().to_path_buf()),
             TestDb::Postgres { .. } => None,
         }
+    }
+}
+
+/// [`TestDb::data_key_env`] for a database URL.
+pub fn data_key_env(url: &str) -> Vec<(&'static str, String)> {
+    if url.starts_with("postgres") {
+        vec![(
+            "HELPLINE_DATA_KEY",
+            helpline::crypto::development_key_text(),
+        )]
+    } else {
+        Vec::new()
     }
 }
 

@@ -57,6 +57,7 @@ pub async fn spawn_app_with(when: &str, extra: &[(&str, &str)]) -> TestApp {
 /// The service over a given test database.
 pub async fn spawn_app_on(when: &str, db: db::TestDb, extra: &[(&str, &str)]) -> TestApp {
     let url = db.url().to_string();
+    let key_env = db.data_key_env();
     let mut pairs = vec![
         ("HELPLINE_LISTEN", "127.0.0.1:0"),
         ("DATABASE_URL", url.as_str()),
@@ -67,6 +68,8 @@ pub async fn spawn_app_on(when: &str, db: db::TestDb, extra: &[(&str, &str)]) ->
         // debug build on a busy machine must not answer from memory first).
         ("HELPLINE_WEBHOOK_DB_BUDGET_MS", "10000"),
     ];
+    // The keys the second connection below (`store::connect`) uses too.
+    pairs.extend(key_env.iter().map(|(k, v)| (*k, v.as_str())));
     for (k, v) in extra {
         pairs.retain(|(pk, _)| pk != k);
         pairs.push((k, v));
