@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
     let format = Config::from_env(cli.config.as_deref())
         .map(|c| c.log_format)
         .unwrap_or(LogFormat::Text);
-    helpline::logging::init(default_level, format);
+    // Flushes buffered log lines when the command ends.
+    let _logs = helpline::logging::init(default_level, format);
     cli::run(cli).await
 }
