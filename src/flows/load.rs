@@ -843,6 +843,20 @@ impl Validator {
                     "only use it after an ask_number node or an option that sets the callback number",
                 );
             }
+            // Rendered as nothing for a withheld number: "ending ?", or silence.
+            let uses_caller_digits = n
+                .kind
+                .prompts()
+                .iter()
+                .any(|(_, t)| t.uses("caller_last_digits"));
+            if uses_caller_digits && have & CALLER == 0 {
+                self.problem(
+                    &n.file,
+                    Some(&n.id),
+                    "says {caller_last_digits} but can be reached when the caller's number is withheld",
+                    "only use it after a branch with when = \"caller_number_known\"",
+                );
+            }
             let uses_enquiry = n
                 .kind
                 .prompts()

@@ -841,6 +841,23 @@ fn using_the_callers_number_needs_the_caller_known_branch() {
 }
 
 #[test]
+fn the_callers_last_digits_need_the_caller_known_branch() {
+    // Found by fuzzing (fuzz/fuzz_targets/call_flow.rs): for a withheld number the
+    // placeholder is empty, so this menu asked nothing at all.
+    let p = problems(&MINIMAL.replace("text = \"Press 1.\"", "text = \"{caller_last_digits}\""));
+    assert!(
+        p.iter().any(|p| p.contains(
+            "node `menu`: says {caller_last_digits} but can be reached when the caller's number is withheld"
+        )),
+        "{p:?}"
+    );
+    let known = MINIMAL.replace("start = \"menu\"", "start = \"known\"")
+        + "[nodes.known]\ntype = \"branch\"\nwhen = \"caller_number_known\"\nthen = \"ending\"\nelse = \"menu\"\n\
+           [nodes.ending]\ntype = \"say\"\ntext = \"Your number ends {caller_last_digits}.\"\nnext = \"menu\"\n";
+    assert_eq!(problems(&known), Vec::<String>::new());
+}
+
+#[test]
 fn the_number_is_only_read_back_once_given() {
     let p = problems(&MINIMAL.replace(
         "text = \"Bye.\"",
