@@ -22,7 +22,6 @@ async fn main() -> ExitCode {
     let format = Config::from_env(cli.config.as_deref())
         .map(|c| c.log_format)
         .unwrap_or(LogFormat::Text);
-    // Flushes buffered log lines when the command ends.
-    let _logs = helpline::logging::init(default_level, format);
+    helpline::logging::init(default_level, format);
     cli::run(cli).await
 }
