@@ -199,9 +199,9 @@ impl Calls {
             let answers = self.store.answers(&call.call_sid).await?;
             let enquiry = self.store.enquiry_for_call(&call.call_sid).await?;
             let joined = self.store.call(&call.call_sid).await?;
-            Ok::<_, StoreError>((answers, enquiry, joined.and_then(|c| c.queue_joined_at)))
+            Ok::<_, StoreError>((answers, enquiry, joined))
         };
-        let (answers, enquiry, queue_joined_at) = tokio::time::timeout_at(deadline, read)
+        let (answers, enquiry, joined) = tokio::time::timeout_at(deadline, read)
             .await
             .map_err(|_| CallError::TooSlow)??;
         let mut enquiry = enquiry.map(|e| (e.reference, e.callback_due));
@@ -218,7 +218,8 @@ impl Calls {
             seq: seq.saturating_sub(1),
             answers,
             enquiry,
-            queue_joined_at,
+            queue_joined_at: joined.as_ref().and_then(|c| c.queue_joined_at),
+            on_record: joined.is_some(),
         })
     }
 
@@ -581,6 +582,7 @@ impl Calls {
             mut answers,
             mut enquiry,
             mut queue_joined_at,
+            on_record,
             ..
         } = state;
         for a in &turn.answers {
@@ -590,18 +592,21 @@ impl Calls {
         // the database already had it, or (not known in time) this instance handled it.
         let retried = self.states.handled(&call.call_sid, seq);
         let outcome = step.outcome.unwrap_or(&turn.outcome).to_string();
-        let mut writes = vec![
-            CallWrite::Call(self.new_call(call, now)),
-            CallWrite::Step(NewStep {
-                call_sid: call.call_sid.clone(),
-                seq,
-                node: step.node.to_string(),
-                input: step.input.to_string(),
-                outcome: outcome.clone(),
-                at: now,
-                path: turn.path.clone(),
-            }),
-        ];
+        // The call's row once (a step answered from memory follows one that sent it).
+        let mut writes = Vec::with_capacity(4);
+        if !on_record {
+            writes.push(CallWrite::Call(self.new_call(call, now)));
+        }
+        let step_at = writes.len();
+        writes.extend([CallWrite::Step(NewStep {
+            call_sid: call.call_sid.clone(),
+            seq,
+            node: step.node.to_string(),
+            input: step.input.to_string(),
+            outcome: outcome.clone(),
+            at: now,
+            path: turn.path.clone(),
+        })]);
         if let Some((result, wait_seconds)) = step.queue_left {
             writes.push(CallWrite::QueueLeft {
                 call_sid: call.call_sid.clone(),
@@ -615,7 +620,7 @@ impl Calls {
             answer: a.clone(),
         }));
         let fresh = match self.write(writes, deadline).await {
-            Some(fresh) => fresh.get(1).map_or(!retried, Applied::is_new),
+            Some(fresh) => fresh.get(step_at).map_or(!retried, Applied::is_new),
             None => !retried,
         };
         self.stepped(call, seq, step.node, &outcome, fresh);
@@ -681,6 +686,7 @@ impl Calls {
                 answers,
                 enquiry,
                 queue_joined_at,
+                on_record: true,
             },
         );
         let reply = Reply {

@@ -33,6 +33,8 @@ pub struct CallState {
     pub enquiry: Option<(Reference, NaiveDate)>,
     /// When the caller first joined the adviser queue (a request made after keeps that time).
     pub queue_joined_at: Option<DateTime<Utc>>,
+    /// The call's row is in the database, or queued for it: later steps need not send it.
+    pub on_record: bool,
 }
 
 #[derive(Debug)]
