@@ -511,6 +511,24 @@ impl Store for DownStore {
     }
 }
 
+/// A signed service (Tuesday 10am) over `store`, running until the test ends.
+async fn serve_over(store: DownStore) -> std::net::SocketAddr {
+    let config = Config::from_pairs(&[
+        ("HELPLINE_LISTEN", "127.0.0.1:0"),
+        ("TWILIO_AUTH_TOKEN", support::TOKEN),
+        ("HELPLINE_PUBLIC_URL", PUBLIC),
+        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
+    ])
+    .unwrap();
+    let clock = FixedClock::new(support::at("2026-11-24T10:00:00Z"));
+    let app = App::build_with_store(&config, Arc::new(clock), Arc::new(store), false)
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    tokio::spawn(app.run_until(std::future::pending()));
+    addr
+}
+
 /// What Twilio hears for one signed webhook to a service whose database is down.
 async fn said_with_database_down(
     addr: std::net::SocketAddr,
@@ -550,19 +568,7 @@ async fn said_with_database_down(
 
 #[tokio::test]
 async fn database_down_still_gives_the_caller_guidance_not_an_error() {
-    let config = Config::from_pairs(&[
-        ("HELPLINE_LISTEN", "127.0.0.1:0"),
-        ("TWILIO_AUTH_TOKEN", support::TOKEN),
-        ("HELPLINE_PUBLIC_URL", PUBLIC),
-        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
-    ])
-    .unwrap();
-    let clock = FixedClock::new(support::at("2026-11-24T10:00:00Z"));
-    let app = App::build_with_store(&config, Arc::new(clock), Arc::new(DOWN), false)
-        .await
-        .unwrap();
-    let addr = app.local_addr().unwrap();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let addr = serve_over(DOWN).await;
 
     // A call this instance answers from the start goes on from memory: the greeting, then
     // the fraud guidance, as with the database up.
@@ -596,22 +602,10 @@ async fn database_down_still_gives_the_caller_guidance_not_an_error() {
 /// its budget (the stall is 60 s; the test's bound, 10 s, only catches a hang).
 #[tokio::test]
 async fn a_stalled_database_does_not_hold_the_caller() {
-    let config = Config::from_pairs(&[
-        ("HELPLINE_LISTEN", "127.0.0.1:0"),
-        ("TWILIO_AUTH_TOKEN", support::TOKEN),
-        ("HELPLINE_PUBLIC_URL", PUBLIC),
-        ("HELPLINE_BANK_HOLIDAYS_URL", "off"),
-    ])
-    .unwrap();
-    let clock = FixedClock::new(support::at("2026-11-24T10:00:00Z"));
-    let stalled = DownStore {
+    let addr = serve_over(DownStore {
         stall: Some(std::time::Duration::from_secs(60)),
-    };
-    let app = App::build_with_store(&config, Arc::new(clock), Arc::new(stalled), false)
-        .await
-        .unwrap();
-    let addr = app.local_addr().unwrap();
-    tokio::spawn(app.run_until(std::future::pending()));
+    })
+    .await;
     let sid = "CA00000000000000000000000000000003";
     let answered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         let (said, _) = said_with_database_down(addr, "/twilio/voice", sid, "").await;
