@@ -186,9 +186,6 @@ impl helpline::store::DashboardStore for DownStore {
     async fn open_enquiry_count(&self, _: &str) -> Result<i64, StoreError> {
         down()
     }
-    async fn fold_request(&self, _: &str, _: &str, _: DateTime<Utc>) -> Result<bool, StoreError> {
-        down()
-    }
 }
 
 #[async_trait]

@@ -133,14 +133,6 @@ pub trait DashboardStore: Send + Sync {
     async fn count_missed_call(&self, enquiry_id: &str) -> Result<(), StoreError>;
     /// How many open enquiries this number has.
     async fn open_enquiry_count(&self, e164: &str) -> Result<i64, StoreError>;
-    /// Folds a call's request into an open enquiry (counted there once, however often the
-    /// webhook is retried; `enquiry_for_call` then finds it). True when newly folded.
-    async fn fold_request(
-        &self,
-        call_sid: &str,
-        enquiry_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
 }
 
 /// `impl DashboardStore for $store`, over `self.pool` (and `self.reader()` for lists).
@@ -640,33 +632,6 @@ macro_rules! dashboard_sql {
                     q = q.bind(h);
                 }
                 Ok(q.fetch_one(&self.pool).await?)
-            }
-
-            async fn fold_request(
-                &self,
-                call_sid: &str,
-                enquiry_id: &str,
-                at: DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let done = sqlx::query(
-                    "INSERT INTO enquiry_calls (call_sid, enquiry_id, at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (call_sid) DO NOTHING",
-                )
-                .bind(call_sid)
-                .bind(enquiry_id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                let fresh = done.rows_affected() == 1;
-                if fresh {
-                    sqlx::query("UPDATE enquiries SET repeat_requests = repeat_requests + 1 WHERE id = $1")
-                        .bind(enquiry_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(fresh)
             }
         }
     };
