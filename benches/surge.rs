@@ -57,6 +57,8 @@ struct Tally {
     latencies: Vec<Duration>,
     enquiries: u64,
     errors: u64,
+    /// Calls walked to their enquiry-creating step: the number and that step's URL.
+    ready: Vec<(u64, String)>,
 }
 
 impl Tally {
@@ -64,6 +66,7 @@ impl Tally {
         self.latencies.extend(other.latencies);
         self.enquiries += other.enquiries;
         self.errors += other.errors;
+        self.ready.extend(other.ready);
     }
 
     fn report(&mut self, name: &str, wall: Duration) -> f64 {
@@ -234,6 +237,49 @@ enum Mix {
     Trivial,
 }
 
+/// `connections` workers sharing one client, each taking the next call number (from
+/// `first` on) while `more(n)`, and playing `play(client, n, tally)` with it; their tallies
+/// added up, and how long they took.
+async fn workers<P, Fut>(
+    connections: u64,
+    first: u64,
+    more: impl Fn(u64) -> bool + Send + Sync + 'static,
+    play: P,
+) -> (Tally, Duration)
+where
+    P: Fn(reqwest::Client, u64, Tally) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Tally> + Send + 'static,
+{
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections as usize)
+        .build()
+        .expect("an HTTP client");
+    let next = Arc::new(AtomicU64::new(first));
+    let (more, play) = (Arc::new(more), Arc::new(play));
+    let began = Instant::now();
+    let mut running = Vec::new();
+    for _ in 0..connections {
+        let (client, next, more, play) = (client.clone(), next.clone(), more.clone(), play.clone());
+        running.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if !more(n) {
+                    return tally;
+                }
+                tally = play(client.clone(), n, tally).await;
+            }
+        }));
+    }
+    let mut all = Tally::default();
+    for w in running {
+        if let Ok(t) = w.await {
+            all.add(t);
+        }
+    }
+    (all, began.elapsed())
+}
+
 /// `connections` workers playing `mix` for `seconds`; calls numbered from `first`.
 async fn drive(
     base: &str,
@@ -242,37 +288,26 @@ async fn drive(
     mix: Mix,
     first: u64,
 ) -> (Tally, Duration) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(connections as usize)
-        .build()
-        .expect("an HTTP client");
-    let next = Arc::new(AtomicU64::new(first));
     let stop = Instant::now() + Duration::from_secs(seconds);
-    let began = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..connections {
-        let (client, base, next) = (client.clone(), base.to_string(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut tally = Tally::default();
-            while Instant::now() < stop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
+    let base = base.to_string();
+    workers(
+        connections,
+        first,
+        move |_| Instant::now() < stop,
+        move |client, n, mut tally| {
+            let base = base.clone();
+            async move {
                 if mix == Mix::Trivial {
                     let params = vec![("CallSid".to_string(), format!("CA{n:032x}"))];
                     let _ = post(&client, &base, &format!("{PUBLIC}/"), &params, &mut tally).await;
                 } else {
                     journey(&client, &base, n, mix, &mut tally).await;
                 }
+                tally
             }
-            tally
-        }));
-    }
-    let mut all = Tally::default();
-    for w in workers {
-        if let Ok(t) = w.await {
-            all.add(t);
-        }
-    }
-    (all, began.elapsed())
+        },
+    )
+    .await
 }
 
 /// (user + system CPU seconds, peak resident memory in KiB) of a process, from /proc.
@@ -418,36 +453,28 @@ async fn prepare_requests(
     count: u64,
     first: u64,
 ) -> Vec<(u64, String)> {
-    let client = reqwest::Client::new();
-    let next = Arc::new(AtomicU64::new(first));
-    let end = first + count;
-    let mut workers = Vec::new();
-    for _ in 0..connections {
-        let (client, base, next) = (client.clone(), base.to_string(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut ready = Vec::new();
-            let mut tally = Tally::default();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= end {
-                    return ready;
-                }
+    let base = base.to_string();
+    let (tally, _) = workers(
+        connections,
+        first,
+        move |n| n < first + count,
+        move |client, n, mut tally| {
+            let base = base.clone();
+            async move {
                 let before_record = &CALLBACK_KEYS[..CALLBACK_KEYS.len() - 1];
                 if let Some(url) = walk(&client, &base, n, before_record, &mut tally)
                     .await
                     .as_deref()
                     .and_then(action)
                 {
-                    ready.push((n, url));
+                    tally.ready.push((n, url));
                 }
+                tally
             }
-        }));
-    }
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await.unwrap_or_default());
-    }
-    all
+        },
+    )
+    .await;
+    tally.ready
 }
 
 /// The enquiry-creating steps of the `ready` calls, `connections` at a time, timed.
@@ -456,60 +483,49 @@ async fn save_requests(
     connections: u64,
     ready: Vec<(u64, String)>,
 ) -> (Tally, Duration) {
-    let client = reqwest::Client::new();
-    let ready = Arc::new(std::sync::Mutex::new(ready));
-    let began = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..connections {
-        let (client, base, ready) = (client.clone(), base.to_string(), ready.clone());
-        workers.push(tokio::spawn(async move {
-            let mut tally = Tally::default();
-            loop {
-                let next = ready.lock().ok().and_then(|mut r| r.pop());
-                let Some((n, url)) = next else {
+    let base = base.to_string();
+    let ready = Arc::new(ready);
+    let count = ready.len() as u64;
+    workers(
+        connections,
+        0,
+        move |i| i < count,
+        move |client, i, mut tally| {
+            let (base, ready) = (base.clone(), ready.clone());
+            async move {
+                let Some((n, url)) = ready.get(i as usize) else {
                     return tally;
                 };
-                let params = call_params(n, &[("RecordingDuration", "0")]);
-                if let Some(twiml) = post(&client, &base, &url, &params, &mut tally).await {
+                let params = call_params(*n, &[("RecordingDuration", "0")]);
+                if let Some(twiml) = post(&client, &base, url, &params, &mut tally).await {
                     if twiml.contains("reference number") {
                         tally.enquiries += 1;
                     }
                 }
+                tally
             }
-        }));
-    }
-    let mut all = Tally::default();
-    for w in workers {
-        if let Ok(t) = w.await {
-            all.add(t);
-        }
-    }
-    (all, began.elapsed())
+        },
+    )
+    .await
 }
 
 /// Starts `count` calls that stay in progress (the greeting, then into the call-back
 /// questions) and returns the service's resident memory (KiB) with all of them going on.
 async fn calls_in_progress(pid: u32, base: &str, connections: u64, count: u64, first: u64) -> u64 {
-    let client = reqwest::Client::new();
-    let next = Arc::new(AtomicU64::new(first));
-    let end = first + count;
-    let mut workers = Vec::new();
-    for _ in 0..connections {
-        let (client, base, next) = (client.clone(), base.to_string(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut tally = Tally::default();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= end {
-                    return;
-                }
+    let base = base.to_string();
+    workers(
+        connections,
+        first,
+        move |n| n < first + count,
+        move |client, n, mut tally| {
+            let base = base.clone();
+            async move {
                 let _ = walk(&client, &base, n, &["2", "1"], &mut tally).await;
+                tally
             }
-        }));
-    }
-    for w in workers {
-        let _ = w.await;
-    }
+        },
+    )
+    .await;
     resident(pid).unwrap_or_default()
 }
 
