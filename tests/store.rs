@@ -38,6 +38,7 @@ on_both_backends!(
     answers_round_trip,
     one_enquiry_per_call,
     queue_and_end_of_call,
+    queue_and_end_of_call_in_one_batch,
     closures_bump_the_revision,
     calendar_copy_round_trips,
     concurrent_enquiries_from_two_pools_make_one,
@@ -237,6 +238,66 @@ async fn queue_and_end_of_call(_: &TestDb, store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The same joins, leaves and ends as [`queue_and_end_of_call`], arriving in one batch (as
+/// the batched writer applies them under a surge), with a retried join and a status
+/// callback sent twice: recorded as if one by one.
+async fn queue_and_end_of_call_in_one_batch(_: &TestDb, store: Arc<dyn Store>) {
+    use helpline::store::CallWrite;
+    let mut writes = Vec::new();
+    for sid in ["CA5", "CA6", "CA7"] {
+        writes.push(CallWrite::Call(new_call(sid)));
+        for minute in ["01", "02"] {
+            writes.push(CallWrite::QueueJoined {
+                call_sid: sid.into(),
+                at: at(&format!("2026-11-24T10:{minute}:00Z")),
+            });
+        }
+    }
+    for (sid, result, waited, when) in [
+        ("CA5", "bridged", 95, "10:02:35"),
+        ("CA6", "hangup", 20, "10:01:20"),
+    ] {
+        writes.push(CallWrite::QueueLeft {
+            call_sid: sid.into(),
+            result: result.into(),
+            wait_seconds: Some(waited),
+            at: at(&format!("2026-11-24T{when}Z")),
+        });
+    }
+    for (sid, status) in [
+        ("CA5", "completed"),
+        ("CA6", "completed"),
+        ("CA7", "in-progress"),
+        ("CA7", "completed"),
+    ] {
+        writes.push(CallWrite::Ended(CallEnd {
+            call_sid: sid.into(),
+            status: status.into(),
+            duration_seconds: Some(300),
+            at: at("2026-11-24T10:06:00Z"),
+        }));
+    }
+    store.apply_writes(&writes).await.unwrap();
+    let c5 = store.call("CA5").await.unwrap().unwrap();
+    let c6 = store.call("CA6").await.unwrap().unwrap();
+    let c7 = store.call("CA7").await.unwrap().unwrap();
+    assert_eq!(
+        c5.queue_joined_at,
+        Some(at("2026-11-24T10:01:00Z")),
+        "the first join counts"
+    );
+    assert_eq!(c5.queue_result.as_deref(), Some("bridged"));
+    assert_eq!(c6.queue_wait_seconds, Some(20));
+    assert!(!c5.hung_up_in_queue && c6.hung_up_in_queue && c7.hung_up_in_queue);
+    assert_eq!(
+        c7.final_status.as_deref(),
+        Some("completed"),
+        "the last end counts"
+    );
+    assert_eq!(c7.ended_at, Some(at("2026-11-24T10:06:00Z")));
+    assert_eq!(c5.duration_seconds, Some(300));
 }
 
 async fn closures_bump_the_revision(_: &TestDb, store: Arc<dyn Store>) {

@@ -362,3 +362,63 @@ impl TryFrom<AttemptRow> for crate::enquiries::Attempt {
         })
     }
 }
+
+/// One row per call out of a batch's writes of one kind: the first or the last written for
+/// each call (one statement cannot update a row twice), in the order first seen.
+pub struct Latest<'a, T> {
+    first_wins: bool,
+    index: std::collections::HashMap<&'a str, usize>,
+    rows: Vec<(&'a str, T)>,
+}
+
+impl<'a, T> Latest<'a, T> {
+    /// A later write for the same call is ignored (as `COALESCE(existing, new)` would).
+    pub fn first_wins() -> Self {
+        Self::new(true)
+    }
+
+    /// A later write for the same call replaces the earlier.
+    pub fn last_wins() -> Self {
+        Self::new(false)
+    }
+
+    fn new(first_wins: bool) -> Self {
+        Self {
+            first_wins,
+            index: std::collections::HashMap::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn put(&mut self, call_sid: &'a str, row: T) {
+        match self.index.get(call_sid) {
+            Some(&i) if !self.first_wins => self.rows[i].1 = row,
+            Some(_) => {}
+            None => {
+                self.index.insert(call_sid, self.rows.len());
+                self.rows.push((call_sid, row));
+            }
+        }
+    }
+
+    pub fn rows(&self) -> &[(&'a str, T)] {
+        &self.rows
+    }
+}
+
+#[cfg(test)]
+mod latest_tests {
+    use super::Latest;
+
+    #[test]
+    fn keeps_one_row_per_call_first_or_last() {
+        let mut first = Latest::first_wins();
+        let mut last = Latest::last_wins();
+        for (sid, n) in [("CA1", 1), ("CA2", 2), ("CA1", 3)] {
+            first.put(sid, n);
+            last.put(sid, n);
+        }
+        assert_eq!(first.rows(), &[("CA1", 1), ("CA2", 2)]);
+        assert_eq!(last.rows(), &[("CA1", 3), ("CA2", 2)]);
+    }
+}

@@ -374,49 +374,64 @@ macro_rules! sql_store {
                     q.push(" ON CONFLICT (call_sid, name) DO UPDATE SET value = excluded.value");
                     q.build().execute(&mut *tx).await?;
                 }
+                // Queue joins, leaves and call ends: one statement of each kind for the whole
+                // batch, in the order of a call's life (so a call that joined, left and ended
+                // within one batch is recorded as if one by one); per call the first join and
+                // the last leave and end count, as they would one by one.
+                let mut joined = Latest::first_wins();
+                let mut left = Latest::last_wins();
+                let mut ended = Latest::last_wins();
                 for w in rest {
                     match w {
-                        CallWrite::QueueJoined { call_sid, at } => {
-                            sqlx::query(
-                                "UPDATE calls SET queue_joined_at = COALESCE(queue_joined_at, $1) WHERE call_sid = $2",
-                            )
-                            .bind(at)
-                            .bind(call_sid)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
+                        CallWrite::QueueJoined { call_sid, at } => joined.put(call_sid, (at, ())),
                         CallWrite::QueueLeft { call_sid, result, wait_seconds, at } => {
-                            sqlx::query(
-                                "UPDATE calls SET queue_left_at = $1, queue_result = $2, queue_wait_seconds = $3, \
-                                 hung_up_in_queue = ($2 = 'hangup') WHERE call_sid = $4",
-                            )
-                            .bind(at)
-                            .bind(result)
-                            .bind(wait_seconds)
-                            .bind(call_sid)
-                            .execute(&mut *tx)
-                            .await?;
+                            left.put(call_sid, (at, (result.as_str(), *wait_seconds)))
                         }
                         CallWrite::Ended(end) => {
-                            // A caller still marked as queued (joined, never left) hung up while waiting.
-                            sqlx::query(
-                                "UPDATE calls SET ended_at = $1, final_status = $2, duration_seconds = $3, \
-                                 hung_up_in_queue = CASE WHEN queue_joined_at IS NOT NULL AND queue_left_at IS NULL THEN TRUE \
-                                                         ELSE hung_up_in_queue END \
-                                 WHERE call_sid = $4",
-                            )
-                            .bind(end.at)
-                            .bind(&end.status)
-                            .bind(end.duration_seconds)
-                            .bind(&end.call_sid)
-                            .execute(&mut *tx)
-                            .await?;
+                            ended.put(&end.call_sid, (&end.at, (end.status.as_str(), end.duration_seconds)))
                         }
                         CallWrite::Call(_)
                         | CallWrite::Step(_)
                         | CallWrite::Answer { .. }
                         | CallWrite::CallbackRequest { .. } => {}
                     }
+                }
+                for chunk in joined.rows().chunks(ROWS) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("WITH v (sid, t) AS (");
+                    q.push_values(chunk, |mut row, (sid, (at, ()))| {
+                        row.push_bind(*sid).push_bind(**at);
+                    });
+                    q.push(
+                        ") UPDATE calls SET queue_joined_at = COALESCE(calls.queue_joined_at, v.t) \
+                         FROM v WHERE calls.call_sid = v.sid",
+                    );
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in left.rows().chunks(ROWS) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("WITH v (sid, t, result, waited) AS (");
+                    q.push_values(chunk, |mut row, (sid, (at, (result, waited)))| {
+                        row.push_bind(*sid).push_bind(**at).push_bind(*result).push_bind(*waited);
+                    });
+                    q.push(
+                        ") UPDATE calls SET queue_left_at = v.t, queue_result = v.result, \
+                         queue_wait_seconds = v.waited, hung_up_in_queue = (v.result = 'hangup') \
+                         FROM v WHERE calls.call_sid = v.sid",
+                    );
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in ended.rows().chunks(ROWS) {
+                    // A caller still marked as queued (joined, never left) hung up while waiting.
+                    let mut q = sqlx::QueryBuilder::<$db>::new("WITH v (sid, t, status, duration) AS (");
+                    q.push_values(chunk, |mut row, (sid, (at, (status, duration)))| {
+                        row.push_bind(*sid).push_bind(**at).push_bind(*status).push_bind(*duration);
+                    });
+                    q.push(
+                        ") UPDATE calls SET ended_at = v.t, final_status = v.status, duration_seconds = v.duration, \
+                         hung_up_in_queue = CASE WHEN calls.queue_joined_at IS NOT NULL AND calls.queue_left_at IS NULL \
+                                                 THEN TRUE ELSE calls.hung_up_in_queue END \
+                         FROM v WHERE calls.call_sid = v.sid",
+                    );
+                    q.build().execute(&mut *tx).await?;
                 }
                 let mut made = Self::callback_requests(&mut tx, &self.keys, &requests).await?;
                 tx.commit().await?;
