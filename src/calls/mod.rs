@@ -49,6 +49,17 @@ pub struct Reply {
     pub stored: Option<Enquiry>,
 }
 
+/// A request for a call back made in a turn ([`Calls::call_back`]).
+enum CallBack {
+    /// The call has its reference already.
+    Known((crate::enquiries::Reference, NaiveDate)),
+    /// A new request, written in the same batch as its step.
+    New {
+        enquiry: NewEnquiry,
+        reference: crate::enquiries::Reference,
+    },
+}
+
 /// The step a turn answers, for the record (never what the caller said or keyed).
 #[derive(Debug, Clone)]
 struct StepTaken<'a> {
@@ -619,7 +630,33 @@ impl Calls {
             call_sid: call.call_sid.clone(),
             answer: a.clone(),
         }));
-        let fresh = match self.write(writes, deadline).await {
+        // A request for a call back goes in the same batch as its step: one wait.
+        let call_back = match &turn.wait {
+            Wait::SaveEnquiry { .. } => Some(
+                self.call_back(call, &answers, enquiry.as_ref(), queue_joined_at, now)
+                    .await,
+            ),
+            _ => None,
+        };
+        let request_at = writes.len();
+        let new_request = match &call_back {
+            Some(Ok(CallBack::New { enquiry, reference })) => {
+                writes.push(CallWrite::CallbackRequest {
+                    enquiry: enquiry.clone(),
+                    reference: reference.clone(),
+                    max_open: self.max_open_per_number,
+                });
+                true
+            }
+            _ => false,
+        };
+        let written = if new_request && self.outbox.is_none() {
+            // `helpline simulate`: the database or nothing, however long it takes.
+            self.writer.submit(writes).await.ok().and_then(Result::ok)
+        } else {
+            self.write(writes, deadline).await
+        };
+        let fresh = match &written {
             Some(fresh) => fresh.get(step_at).map_or(!retried, Applied::is_new),
             None => !retried,
         };
@@ -629,10 +666,10 @@ impl Calls {
         let mut ask_from = turn.ask_from;
         let mut wait = turn.wait;
         let mut stored = None;
-        if let Wait::SaveEnquiry { then } = &wait {
-            let (spoken, saved) = self
-                .request_call_back(call, &answers, enquiry.as_ref(), queue_joined_at, now)
-                .await?;
+        if let (Wait::SaveEnquiry { then }, Some(call_back)) = (&wait, call_back) {
+            let applied =
+                written.and_then(|mut w| (request_at < w.len()).then(|| w.swap_remove(request_at)));
+            let (spoken, saved) = self.call_back_stored(call, call_back?, applied).await?;
             add_reference_vars(&mut ctx, &spoken.0, spoken.1);
             enquiry = Some(spoken);
             // Folded into an earlier open enquiry (too many from one number): the caller hears
@@ -699,65 +736,67 @@ impl Calls {
         Ok((reply, fresh))
     }
 
-    /// Stores the caller's request for a call back before its reference is spoken: through
-    /// the batched writer if the database answers within the budget, else in the outbox
-    /// under the same reference (a late database write and the outbox's replay then agree,
-    /// and the replay stores nothing twice). The reference and date the caller is to hear,
-    /// and the enquiry when the database took it.
-    async fn request_call_back(
+    /// The caller's request for a call back, made before its reference is spoken: the
+    /// reference the call already has (a retried webhook, a second request in one call, or
+    /// a request kept in the outbox), or a new request under a new reference, to be written
+    /// with its step.
+    async fn call_back(
         &self,
         call: &CallInfo,
         answers: &Answers,
         known: Option<&(crate::enquiries::Reference, NaiveDate)>,
         queue_joined_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<((crate::enquiries::Reference, NaiveDate), Option<Enquiry>), CallError> {
-        // The call already has its enquiry (a retried webhook, or a second request in one
-        // call): the same reference again.
+    ) -> Result<CallBack, CallError> {
         if let Some(known) = known {
-            return Ok((known.clone(), None));
+            return Ok(CallBack::Known(known.clone()));
         }
         // A retried webhook for a request already in the outbox hears its reference again,
         // even if the database is back before the replay.
         if let Some(outbox) = &self.outbox {
             if let Some(kept) = outbox.pending(&call.call_sid).await {
-                return Ok(((kept.reference, kept.callback_due), None));
+                return Ok(CallBack::Known((kept.reference, kept.callback_due)));
             }
         }
-        let enquiry = self.new_request(call, answers, queue_joined_at, now)?;
-        let reference = crate::enquiries::Reference::random();
-        let write = CallWrite::CallbackRequest {
-            enquiry: enquiry.clone(),
-            reference: reference.clone(),
-            max_open: self.max_open_per_number,
+        Ok(CallBack::New {
+            enquiry: self.new_request(call, answers, queue_joined_at, now)?,
+            reference: crate::enquiries::Reference::random(),
+        })
+    }
+
+    /// Where the request for a call back is kept, with `applied` what the batched writer
+    /// made of it within the budget: the enquiry the database stored, else the outbox under
+    /// the same reference (a late database write and the outbox's replay then agree, and the
+    /// replay stores nothing twice). The reference and date the caller is to hear, and the
+    /// enquiry when the database took it.
+    async fn call_back_stored(
+        &self,
+        call: &CallInfo,
+        call_back: CallBack,
+        applied: Option<Applied>,
+    ) -> Result<((crate::enquiries::Reference, NaiveDate), Option<Enquiry>), CallError> {
+        let (enquiry, reference) = match call_back {
+            CallBack::Known(known) => return Ok((known, None)),
+            CallBack::New { enquiry, reference } => (enquiry, reference),
         };
-        let Some(outbox) = self.outbox.clone() else {
-            // `helpline simulate`: the database or nothing.
-            let written = self.writer.submit(vec![write]).await;
-            return match written {
-                Ok(Ok(applied)) => match applied.into_iter().next() {
-                    Some(Applied::Enquiry(e)) => {
-                        Ok(((e.reference.clone(), e.callback_due), Some(*e)))
-                    }
-                    _ => Err(CallError::IncompleteEnquiry),
-                },
-                _ => Err(CallError::TooSlow),
-            };
-        };
-        // Its own budget (the step's may be spent).
-        if let Some(applied) = self.write(vec![write], Instant::now() + self.budget).await {
-            if let Some(Applied::Enquiry(e)) = applied.into_iter().next() {
+        match (applied, &self.outbox) {
+            (Some(Applied::Enquiry(e)), _) => {
                 if e.call_sid == call.call_sid {
                     tracing::info!(call_sid = %call.call_sid, reference = %e.reference, "enquiry stored");
                 }
-                return Ok(((e.reference.clone(), e.callback_due), Some(*e)));
+                Ok(((e.reference.clone(), e.callback_due), Some(*e)))
+            }
+            // `helpline simulate`: the database or nothing.
+            (Some(_), None) => Err(CallError::IncompleteEnquiry),
+            (None, None) => Err(CallError::TooSlow),
+            (_, Some(outbox)) => {
+                tracing::error!(call_sid = %call.call_sid, "the database cannot store the enquiry now; keeping it in the outbox");
+                let kept = outbox.keep_as(&enquiry, reference).await?;
+                self.metrics.outbox_records(outbox.len());
+                tracing::warn!(call_sid = %call.call_sid, reference = %kept.reference, waiting = outbox.len(), "enquiry kept in the outbox");
+                Ok(((kept.reference, kept.callback_due), None))
             }
         }
-        tracing::error!(call_sid = %call.call_sid, "the database cannot store the enquiry now; keeping it in the outbox");
-        let kept = outbox.keep_as(&enquiry, reference).await?;
-        self.metrics.outbox_records(outbox.len());
-        tracing::warn!(call_sid = %call.call_sid, reference = %kept.reference, waiting = outbox.len(), "enquiry kept in the outbox");
-        Ok(((kept.reference, kept.callback_due), None))
     }
 
     /// The enquiry a call-back request makes, from the caller's answers.
