@@ -709,3 +709,31 @@ async fn callback_requests_in_one_batch(_: &TestDb, store: Arc<dyn Store>) {
     assert_eq!(again.len(), writes.len());
     assert_eq!(store.list_enquiries().await.unwrap().len(), 5);
 }
+
+/// SQLite: the WAL is copied into the database file in the background, without the writer
+/// checkpointing (it would only do so past thousands of pages): the file grows a second or
+/// so after a batch of calls is written.
+#[tokio::test]
+async fn sqlite_checkpoints_in_the_background() {
+    use helpline::store::CallWrite;
+    let db = TestDb::sqlite();
+    let store = helpline::store::connect(db.url()).await.unwrap();
+    let file = std::path::PathBuf::from(db.url().trim_start_matches("sqlite://"));
+    let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    // Let a first checkpoint take the migrations, then write well under a thousand pages.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = size();
+    let writes: Vec<CallWrite> = (0..300)
+        .map(|i| CallWrite::Call(new_call(&format!("CA{i:032}"))))
+        .collect();
+    store.apply_writes(&writes).await.unwrap();
+    assert_eq!(size(), before, "written to the WAL, not yet to the file");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while size() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file never took the WAL's pages"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
