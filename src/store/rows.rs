@@ -363,6 +363,20 @@ impl TryFrom<AttemptRow> for crate::enquiries::Attempt {
     }
 }
 
+/// A new enquiry's id, the one used in the dashboard's URLs: a version 7 UUID, its 74
+/// random bits never guessable, ordered by `created_at` (from the service's clock) so that
+/// new ids go to the end of the primary-key index rather than anywhere in it (under a
+/// surge, a random id touched a different index page for every enquiry in a batch).
+pub fn enquiry_id(created_at: DateTime<Utc>) -> String {
+    let seconds = u64::try_from(created_at.timestamp()).unwrap_or(0);
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        seconds,
+        created_at.timestamp_subsec_nanos(),
+    );
+    uuid::Uuid::new_v7(ts).to_string()
+}
+
 /// One row per call out of a batch's writes of one kind: the first or the last written for
 /// each call (one statement cannot update a row twice), in the order first seen.
 pub struct Latest<'a, T> {
@@ -420,5 +434,16 @@ mod latest_tests {
         }
         assert_eq!(first.rows(), &[("CA1", 1), ("CA2", 2)]);
         assert_eq!(last.rows(), &[("CA1", 3), ("CA2", 2)]);
+    }
+
+    #[test]
+    fn enquiry_ids_follow_time_and_never_repeat() {
+        let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let early = super::enquiry_id(t("2026-12-01T10:00:00Z"));
+        let late = super::enquiry_id(t("2026-12-01T10:00:01Z"));
+        let twin = super::enquiry_id(t("2026-12-01T10:00:01Z"));
+        assert!(early < late, "{early} before {late}");
+        assert_ne!(late, twin, "the random part differs at the same instant");
+        assert_eq!(uuid::Uuid::parse_str(&late).unwrap().get_version_num(), 7);
     }
 }

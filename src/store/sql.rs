@@ -166,7 +166,7 @@ macro_rules! sql_store {
                     );
                     q.push_values(&to_insert, |mut row, (_, e, reference)| {
                         let number = keys.seal_indexed(Kind::PhoneNumber, e.callback_number.e164());
-                        row.push_bind(uuid::Uuid::new_v4().to_string())
+                        row.push_bind(enquiry_id(e.created_at))
                             .push_bind(reference.as_str().to_string())
                             .push_bind(e.call_sid.clone())
                             .push_bind(number.value)
@@ -488,7 +488,7 @@ macro_rules! sql_store {
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'new', $9, $10, $11, $12, $13, \
                          COALESCE((SELECT c.simulated OR c.test_call FROM calls c WHERE c.call_sid = $3), FALSE)) ON CONFLICT (call_sid) DO NOTHING",
                     )
-                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(enquiry_id(e.created_at))
                     .bind(reference.as_str())
                     .bind(&e.call_sid)
                     .bind(&number.value)
