@@ -406,6 +406,7 @@ impl Calls {
             &state.answers,
         );
         let answers = state.answers.clone();
+        let joined = state.queue_joined_at;
         let step = StepTaken {
             seq,
             node,
@@ -429,7 +430,7 @@ impl Calls {
                 let call = call.clone();
                 let listing = tokio::spawn(async move {
                     if let Err(e) = calls
-                        .missed_in_queue(&call, &answers, wait_seconds, now)
+                        .missed_in_queue(&call, &answers, joined, wait_seconds, now)
                         .await
                     {
                         tracing::error!(call_sid = %call.call_sid, error = %e, "caller missed in the queue not listed for a call back");
@@ -448,6 +449,7 @@ impl Calls {
         &self,
         call: &CallInfo,
         answers: &Answers,
+        joined: Option<DateTime<Utc>>,
         wait_seconds: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(), CallError> {
@@ -462,12 +464,9 @@ impl Calls {
             self.store.count_missed_call(&open.id).await?;
             return Ok(());
         }
-        let joined = self
-            .store
-            .call(&call.call_sid)
-            .await?
-            .and_then(|c| c.queue_joined_at)
-            .unwrap_or(now - chrono::Duration::seconds(waited));
+        // When the caller joined the queue, as this call's state has it; else as Twilio
+        // reports the wait.
+        let joined = joined.unwrap_or(now - chrono::Duration::seconds(waited));
         let enquiry = self
             .store
             .create_enquiry(&NewEnquiry {
