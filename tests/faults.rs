@@ -83,7 +83,6 @@ impl Serve {
             .env("HELPLINE_OUTBOX_DIR", outbox)
             .env("HELPLINE_OUTBOX_REPLAY_SECONDS", "1")
             .env("RUST_LOG", "warn,sqlx=error")
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -1124,6 +1123,13 @@ async fn sqlite_locked_mid_surge_callers_hear_every_answer_and_nothing_is_lost()
 
     lock.release().await;
     assert_stored_once(&db, &line, &early, &during, &outbox).await;
+    // Logged to a file: plain text, no terminal colour codes.
+    let log = std::fs::read_to_string(scratch.path().join("serve.log")).unwrap();
+    assert!(log.contains(" WARN "), "the wait was logged: {log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no escape codes in a log file: {log}"
+    );
 }
 
 /// A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused)
