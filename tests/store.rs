@@ -727,7 +727,6 @@ async fn sqlite_checkpoints_in_the_background() {
         .map(|i| CallWrite::Call(new_call(&format!("CA{i:032}"))))
         .collect();
     store.apply_writes(&writes).await.unwrap();
-    assert_eq!(size(), before, "written to the WAL, not yet to the file");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while size() == before {
         assert!(
