@@ -845,33 +845,13 @@ impl Config {
         )?;
 
         // The data key seals callers' numbers: a malformed one stops startup here, naming it.
-        let data_key_place = if env("HELPLINE_DATA_KEY").is_some() {
-            "HELPLINE_DATA_KEY".to_string()
-        } else if env("HELPLINE_DATA_KEY_FILE").is_some() {
-            "HELPLINE_DATA_KEY_FILE".to_string()
-        } else if fc.data_key.is_some() {
-            format!("{fname}: data_key")
-        } else {
-            format!("{fname}: data_key_file")
-        };
-        let old_place = if env("HELPLINE_DATA_KEYS_OLD").is_some() {
-            "HELPLINE_DATA_KEYS_OLD".to_string()
-        } else if env("HELPLINE_DATA_KEYS_OLD_FILE").is_some() {
-            "HELPLINE_DATA_KEYS_OLD_FILE".to_string()
-        } else if fc.data_keys_old.is_some() {
-            format!("{fname}: data_keys_old")
-        } else {
-            format!("{fname}: data_keys_old_file")
-        };
-        let data_key = secret_setting(
+        let data_key = placed_secret_setting(
             &env,
             ("HELPLINE_DATA_KEY", fc.data_key),
             ("HELPLINE_DATA_KEY_FILE", "data_key_file", fc.data_key_file),
             &fname,
-        )?
-        .map(|text| data_key_text(&data_key_place, &text))
-        .transpose()?;
-        let old_list = secret_setting(
+        )?;
+        let old_list = placed_secret_setting(
             &env,
             ("HELPLINE_DATA_KEYS_OLD", fc.data_keys_old),
             (
@@ -881,8 +861,15 @@ impl Config {
             ),
             &fname,
         )?;
+        let (data_key_place, data_key) = match data_key {
+            Some((place, text)) => {
+                let key = data_key_text(&place, &text)?;
+                (place, Some(key))
+            }
+            None => (String::new(), None),
+        };
         let mut data_keys_old = Vec::new();
-        if let Some(list) = &old_list {
+        if let Some((old_place, list)) = &old_list {
             // Separated by commas or lines; `#` starts a comment line.
             let entries: Vec<&str> = list
                 .lines()
@@ -893,7 +880,7 @@ impl Config {
                 .filter(|k| !k.is_empty())
                 .collect();
             for (i, text) in entries.iter().enumerate() {
-                data_keys_old.push(data_key_text(&old_place, text).map_err(|mut e| {
+                data_keys_old.push(data_key_text(old_place, text).map_err(|mut e| {
                     e.message = format!("old key {} of {}: {}", i + 1, entries.len(), e.message);
                     e
                 })?);
@@ -901,7 +888,7 @@ impl Config {
         }
         if data_key.is_none() && !data_keys_old.is_empty() && sqlite_file(&database_url).is_none() {
             return Err(err(
-                old_place,
+                old_list.map(|(place, _)| place).unwrap_or_default(),
                 "old data keys are listed but there is no current one to seal with",
                 "set HELPLINE_DATA_KEY (or HELPLINE_DATA_KEY_FILE) to the new key",
             ));
@@ -961,11 +948,22 @@ impl Config {
 /// environment value, environment file, config value, config file.
 fn secret_setting(
     env: &dyn Fn(&str) -> Option<String>,
+    value: (&str, Option<String>),
+    file: (&str, &str, Option<PathBuf>),
+    fname: &str,
+) -> Result<Option<String>, ConfigError> {
+    Ok(placed_secret_setting(env, value, file, fname)?.map(|(_, v)| v))
+}
+
+/// As [`secret_setting`], with where the value came from, for messages: the variable, or
+/// `file: key` (`file_key` without its `_file` for a value written in the file itself).
+fn placed_secret_setting(
+    env: &dyn Fn(&str) -> Option<String>,
     (var, file_value): (&str, Option<String>),
     (file_var, file_key, file_path): (&str, &str, Option<PathBuf>),
     fname: &str,
-) -> Result<Option<String>, ConfigError> {
-    let read = |place: String, path: String| -> Result<Option<String>, ConfigError> {
+) -> Result<Option<(String, String)>, ConfigError> {
+    let read = |place: String, path: String| -> Result<Option<(String, String)>, ConfigError> {
         let text = std::fs::read_to_string(&path).map_err(|e| {
             err(
                 place.clone(),
@@ -981,16 +979,17 @@ fn secret_setting(
                 "put the value on the file's first line",
             ));
         }
-        Ok(Some(value.to_string()))
+        Ok(Some((place, value.to_string())))
     };
     if let Some(v) = env(var) {
-        return Ok(Some(v));
+        return Ok(Some((var.to_string(), v)));
     }
     if let Some(path) = env(file_var) {
         return read(file_var.to_string(), path);
     }
     if let Some(v) = file_value {
-        return Ok(Some(v));
+        let key = file_key.strip_suffix("_file").unwrap_or(file_key);
+        return Ok(Some((format!("{fname}: {key}"), v)));
     }
     match file_path {
         Some(path) => read(format!("{fname}: {file_key}"), path.display().to_string()),
@@ -1416,6 +1415,10 @@ mod tests {
         std::fs::write(&key_file, "short\n").unwrap();
         let e = Config::load(Some(&cfg), &|_| None).unwrap_err();
         assert!(e.place.ends_with("data_key_file"), "{e}");
+        // Written in the config file itself: named by its key there.
+        std::fs::write(&cfg, "data_key = \"short\"\n").unwrap();
+        let e = Config::load(Some(&cfg), &|_| None).unwrap_err();
+        assert!(e.place.ends_with("helpline.toml: data_key"), "{e}");
     }
 
     #[test]
