@@ -289,6 +289,26 @@ fn configured(current: &str, old: &[&str]) -> KeyOptions {
     }
 }
 
+/// A call from [`CALLER`] that gave [`KEYED`] to ring back, a hospital and a recorded
+/// message ([`RECORDING`]), and its enquiry.
+async fn answered_with_enquiry(store: &dyn Store, sid: &str) -> helpline::enquiries::Enquiry {
+    store.record_call(&call(sid, CALLER)).await.unwrap();
+    for answer in [
+        Answer::CallbackNumber(UkNumber::parse(KEYED).unwrap()),
+        Answer::Trust(Trust::AlderHey),
+        Answer::Message(Recording {
+            url: RECORDING.into(),
+            duration_seconds: 9,
+        }),
+    ] {
+        store.save_answer(sid, &answer).await.unwrap();
+    }
+    store
+        .create_enquiry(&enquiry(sid, KEYED, Some(RECORDING)))
+        .await
+        .unwrap()
+}
+
 /// Everything the first call stored reads back in plain text.
 async fn reads_back(store: &dyn Store, sid: &str) {
     let answers = store.answers(sid).await.unwrap();
@@ -307,22 +327,8 @@ async fn reads_back(store: &dyn Store, sid: &str) {
 async fn sealed_in_every_column_and_read_back_in_plain_text(db: &TestDb) {
     let store = helpline::store::connect(db.url()).await.unwrap();
     let keys = store.data_keys();
-    store.record_call(&call("CA-1", CALLER)).await.unwrap();
     store.record_call(&call("CA-2", CALLER)).await.unwrap();
-    for answer in [
-        Answer::CallbackNumber(UkNumber::parse(KEYED).unwrap()),
-        Answer::Trust(Trust::AlderHey),
-        Answer::Message(Recording {
-            url: RECORDING.into(),
-            duration_seconds: 9,
-        }),
-    ] {
-        store.save_answer("CA-1", &answer).await.unwrap();
-    }
-    let e = store
-        .create_enquiry(&enquiry("CA-1", KEYED, Some(RECORDING)))
-        .await
-        .unwrap();
+    let e = answered_with_enquiry(store.as_ref(), "CA-1").await;
     assert_eq!(e.callback_number, KEYED);
     reads_back(store.as_ref(), "CA-1").await;
     assert_eq!(
@@ -460,21 +466,7 @@ async fn rekey_moves_every_value_to_the_new_key(db: &TestDb) {
         let store = helpline::store::connect_keyed(url, None, &configured(&a, &[]))
             .await
             .unwrap();
-        store.record_call(&call("CA-1", CALLER)).await.unwrap();
-        for answer in [
-            Answer::CallbackNumber(UkNumber::parse(KEYED).unwrap()),
-            Answer::Trust(Trust::AlderHey),
-            Answer::Message(Recording {
-                url: RECORDING.into(),
-                duration_seconds: 9,
-            }),
-        ] {
-            store.save_answer("CA-1", &answer).await.unwrap();
-        }
-        store
-            .create_enquiry(&enquiry("CA-1", KEYED, Some(RECORDING)))
-            .await
-            .unwrap();
+        answered_with_enquiry(store.as_ref(), "CA-1").await;
         // A closed enquiry purged: its recording waits in the deletion queue, under A.
         store
             .create_enquiry(&enquiry("CA-GONE", CALLER, Some("https://r/RE0123")))
