@@ -383,12 +383,12 @@ macro_rules! sql_store {
                 let mut ended = Latest::last_wins();
                 for w in rest {
                     match w {
-                        CallWrite::QueueJoined { call_sid, at } => joined.put(call_sid, (at, ())),
+                        CallWrite::QueueJoined { call_sid, at } => joined.put(call_sid, (at, None, None)),
                         CallWrite::QueueLeft { call_sid, result, wait_seconds, at } => {
-                            left.put(call_sid, (at, (result.as_str(), *wait_seconds)))
+                            left.put(call_sid, (at, Some(result.as_str()), *wait_seconds))
                         }
                         CallWrite::Ended(end) => {
-                            ended.put(&end.call_sid, (&end.at, (end.status.as_str(), end.duration_seconds)))
+                            ended.put(&end.call_sid, (&end.at, Some(end.status.as_str()), end.duration_seconds))
                         }
                         CallWrite::Call(_)
                         | CallWrite::Step(_)
@@ -396,42 +396,34 @@ macro_rules! sql_store {
                         | CallWrite::CallbackRequest { .. } => {}
                     }
                 }
-                for chunk in joined.rows().chunks(ROWS) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("WITH v (sid, t) AS (");
-                    q.push_values(chunk, |mut row, (sid, (at, ()))| {
-                        row.push_bind(*sid).push_bind(**at);
-                    });
-                    q.push(
-                        ") UPDATE calls SET queue_joined_at = COALESCE(calls.queue_joined_at, v.t) \
-                         FROM v WHERE calls.call_sid = v.sid",
-                    );
-                    q.build().execute(&mut *tx).await?;
-                }
-                for chunk in left.rows().chunks(ROWS) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("WITH v (sid, t, result, waited) AS (");
-                    q.push_values(chunk, |mut row, (sid, (at, (result, waited)))| {
-                        row.push_bind(*sid).push_bind(**at).push_bind(*result).push_bind(*waited);
-                    });
-                    q.push(
-                        ") UPDATE calls SET queue_left_at = v.t, queue_result = v.result, \
-                         queue_wait_seconds = v.waited, hung_up_in_queue = (v.result = 'hangup') \
-                         FROM v WHERE calls.call_sid = v.sid",
-                    );
-                    q.build().execute(&mut *tx).await?;
-                }
-                for chunk in ended.rows().chunks(ROWS) {
+                // Each kind's rows are (call, time, word, number): the queue result and wait,
+                // or the final status and duration.
+                let updates = [
+                    (joined.rows(), "queue_joined_at = COALESCE(calls.queue_joined_at, v.t)"),
+                    (
+                        left.rows(),
+                        "queue_left_at = v.t, queue_result = v.word, queue_wait_seconds = v.n, \
+                         hung_up_in_queue = (v.word = 'hangup')",
+                    ),
                     // A caller still marked as queued (joined, never left) hung up while waiting.
-                    let mut q = sqlx::QueryBuilder::<$db>::new("WITH v (sid, t, status, duration) AS (");
-                    q.push_values(chunk, |mut row, (sid, (at, (status, duration)))| {
-                        row.push_bind(*sid).push_bind(**at).push_bind(*status).push_bind(*duration);
-                    });
-                    q.push(
-                        ") UPDATE calls SET ended_at = v.t, final_status = v.status, duration_seconds = v.duration, \
+                    (
+                        ended.rows(),
+                        "ended_at = v.t, final_status = v.word, duration_seconds = v.n, \
                          hung_up_in_queue = CASE WHEN calls.queue_joined_at IS NOT NULL AND calls.queue_left_at IS NULL \
-                                                 THEN TRUE ELSE calls.hung_up_in_queue END \
-                         FROM v WHERE calls.call_sid = v.sid",
-                    );
-                    q.build().execute(&mut *tx).await?;
+                                                 THEN TRUE ELSE calls.hung_up_in_queue END",
+                    ),
+                ];
+                for (rows, set) in updates {
+                    for chunk in rows.chunks(ROWS) {
+                        let mut q = sqlx::QueryBuilder::<$db>::new("WITH v (sid, t, word, n) AS (");
+                        q.push_values(chunk, |mut row, (sid, (at, word, n))| {
+                            row.push_bind(*sid).push_bind(**at).push_bind(*word).push_bind(*n);
+                        });
+                        q.push(") UPDATE calls SET ");
+                        q.push(set);
+                        q.push(" FROM v WHERE calls.call_sid = v.sid");
+                        q.build().execute(&mut *tx).await?;
+                    }
                 }
                 let mut made = Self::callback_requests(&mut tx, &self.keys, &requests).await?;
                 tx.commit().await?;
