@@ -377,21 +377,22 @@ pub fn enquiry_id(created_at: DateTime<Utc>) -> String {
     uuid::Uuid::new_v7(ts).to_string()
 }
 
-/// One row per call out of a batch's writes of one kind: the first or the last written for
-/// each call (one statement cannot update a row twice), in the order first seen.
-pub struct Latest<'a, T> {
+/// One row per key (a call, or a call and an answer's name) out of a batch's writes of one
+/// kind: the first or the last written for each key (one statement cannot update a row
+/// twice), in the order first seen.
+pub struct Latest<K, T> {
     first_wins: bool,
-    index: std::collections::HashMap<&'a str, usize>,
-    rows: Vec<(&'a str, T)>,
+    index: std::collections::HashMap<K, usize>,
+    rows: Vec<(K, T)>,
 }
 
-impl<'a, T> Latest<'a, T> {
-    /// A later write for the same call is ignored (as `COALESCE(existing, new)` would).
+impl<K: std::hash::Hash + Eq + Copy, T> Latest<K, T> {
+    /// A later write for the same key is ignored (as `COALESCE(existing, new)` would).
     pub fn first_wins() -> Self {
         Self::new(true)
     }
 
-    /// A later write for the same call replaces the earlier.
+    /// A later write for the same key replaces the earlier.
     pub fn last_wins() -> Self {
         Self::new(false)
     }
@@ -404,18 +405,18 @@ impl<'a, T> Latest<'a, T> {
         }
     }
 
-    pub fn put(&mut self, call_sid: &'a str, row: T) {
-        match self.index.get(call_sid) {
+    pub fn put(&mut self, key: K, row: T) {
+        match self.index.get(&key) {
             Some(&i) if !self.first_wins => self.rows[i].1 = row,
             Some(_) => {}
             None => {
-                self.index.insert(call_sid, self.rows.len());
-                self.rows.push((call_sid, row));
+                self.index.insert(key, self.rows.len());
+                self.rows.push((key, row));
             }
         }
     }
 
-    pub fn rows(&self) -> &[(&'a str, T)] {
+    pub fn rows(&self) -> &[(K, T)] {
         &self.rows
     }
 }

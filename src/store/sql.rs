@@ -289,7 +289,7 @@ macro_rules! sql_store {
         #[async_trait::async_trait]
         impl Store for $store {
             async fn apply_writes(&self, writes: &[CallWrite]) -> Result<Vec<super::Applied>, StoreError> {
-                use std::collections::{HashMap, HashSet};
+                use std::collections::HashSet;
                 /// Rows per multi-row statement: well within both databases' limits on
                 /// bound parameters.
                 const ROWS: usize = 400;
@@ -300,8 +300,7 @@ macro_rules! sql_store {
                 let mut steps = Vec::new();
                 // The last answer of each kind per call wins (one statement cannot update a
                 // row twice).
-                let mut answers: Vec<(&str, &'static str, String)> = Vec::new();
-                let mut answer_at: HashMap<(&str, &'static str), usize> = HashMap::new();
+                let mut answers = Latest::last_wins();
                 let mut rest = Vec::new();
                 let mut requests = Vec::new();
                 for (i, w) in writes.iter().enumerate() {
@@ -310,13 +309,7 @@ macro_rules! sql_store {
                         CallWrite::Step(s) => steps.push(s),
                         CallWrite::Answer { call_sid, answer } => {
                             for (name, value) in answer_pairs(answer, &self.keys) {
-                                match answer_at.get(&(call_sid.as_str(), name)) {
-                                    Some(&i) => answers[i].2 = value,
-                                    None => {
-                                        answer_at.insert((call_sid.as_str(), name), answers.len());
-                                        answers.push((call_sid.as_str(), name, value));
-                                    }
-                                }
+                                answers.put((call_sid.as_str(), name), value);
                             }
                         }
                         CallWrite::CallbackRequest { enquiry, reference, max_open } => {
@@ -364,11 +357,11 @@ macro_rules! sql_store {
                     let new: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
                     inserted.extend(new);
                 }
-                for chunk in answers.chunks(ROWS) {
+                for chunk in answers.rows().chunks(ROWS) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO call_answers (call_sid, name, value) ",
                     );
-                    q.push_values(chunk, |mut row, (call_sid, name, value)| {
+                    q.push_values(chunk, |mut row, ((call_sid, name), value)| {
                         row.push_bind(*call_sid).push_bind(*name).push_bind(value.as_str());
                     });
                     q.push(" ON CONFLICT (call_sid, name) DO UPDATE SET value = excluded.value");
